@@ -1,0 +1,186 @@
+// Package api holds the wire shapes of a Gust node's HTTP API: the subset of
+// the AWS Lambda API (2015-03-31) that Gust serves, with Lambda's field
+// names, and the error shape AWS SDKs decode. Both the gateway and the
+// public client use these types, so they cannot drift apart.
+package api
+
+import "time"
+
+// Lambda API paths.
+const (
+	// FunctionsPath is the collection: POST creates, GET lists.
+	FunctionsPath = "/2015-03-31/functions"
+	// LogsPath is Gust's own endpoint for reading a function's logs:
+	// GET LogsPath/{name}?since=RFC3339&follow=1.
+	LogsPath = "/gust/v1/logs"
+)
+
+// Invocation types accepted in X-Amz-Invocation-Type.
+const (
+	InvocationRequestResponse = "RequestResponse"
+	InvocationEvent           = "Event"
+	InvocationDryRun          = "DryRun"
+)
+
+// Header names used by Invoke.
+const (
+	HeaderInvocationType  = "X-Amz-Invocation-Type"
+	HeaderLogType         = "X-Amz-Log-Type"
+	HeaderLogResult       = "X-Amz-Log-Result"
+	HeaderFunctionError   = "X-Amz-Function-Error"
+	HeaderExecutedVersion = "X-Amz-Executed-Version"
+	HeaderRequestID       = "X-Amzn-Requestid"
+	HeaderErrorType       = "X-Amzn-Errortype"
+)
+
+// TimeLayout is the layout of Lambda's LastModified field.
+const TimeLayout = "2006-01-02T15:04:05.000-0700"
+
+// Environment is a function's environment variables.
+type Environment struct {
+	Variables map[string]string `json:"Variables,omitempty"`
+}
+
+// EnvironmentResponse is the environment as reported back.
+type EnvironmentResponse struct {
+	Variables map[string]string `json:"Variables,omitempty"`
+}
+
+// FunctionCode carries code on CreateFunction. Only ZipFile is supported:
+// a zip holding one .wasm module at its root, or a raw wasm module.
+type FunctionCode struct {
+	ZipFile         []byte `json:"ZipFile,omitempty"`
+	S3Bucket        string `json:"S3Bucket,omitempty"`
+	S3Key           string `json:"S3Key,omitempty"`
+	S3ObjectVersion string `json:"S3ObjectVersion,omitempty"`
+	ImageURI        string `json:"ImageUri,omitempty"`
+}
+
+// CreateFunctionRequest is the body of CreateFunction.
+type CreateFunctionRequest struct {
+	FunctionName  string            `json:"FunctionName"`
+	Runtime       string            `json:"Runtime,omitempty"`
+	Role          string            `json:"Role,omitempty"`
+	Handler       string            `json:"Handler,omitempty"`
+	Code          *FunctionCode     `json:"Code,omitempty"`
+	Description   string            `json:"Description,omitempty"`
+	Timeout       *int32            `json:"Timeout,omitempty"`
+	MemorySize    *int32            `json:"MemorySize,omitempty"`
+	Publish       bool              `json:"Publish,omitempty"`
+	Environment   *Environment      `json:"Environment,omitempty"`
+	PackageType   string            `json:"PackageType,omitempty"`
+	Architectures []string          `json:"Architectures,omitempty"`
+	Tags          map[string]string `json:"Tags,omitempty"`
+}
+
+// UpdateFunctionCodeRequest is the body of UpdateFunctionCode.
+type UpdateFunctionCodeRequest struct {
+	ZipFile       []byte   `json:"ZipFile,omitempty"`
+	S3Bucket      string   `json:"S3Bucket,omitempty"`
+	S3Key         string   `json:"S3Key,omitempty"`
+	ImageURI      string   `json:"ImageUri,omitempty"`
+	Publish       bool     `json:"Publish,omitempty"`
+	DryRun        bool     `json:"DryRun,omitempty"`
+	RevisionID    string   `json:"RevisionId,omitempty"`
+	Architectures []string `json:"Architectures,omitempty"`
+}
+
+// UpdateFunctionConfigurationRequest is the body of
+// UpdateFunctionConfiguration. Nil fields are left unchanged.
+type UpdateFunctionConfigurationRequest struct {
+	Runtime     *string      `json:"Runtime,omitempty"`
+	Role        *string      `json:"Role,omitempty"`
+	Handler     *string      `json:"Handler,omitempty"`
+	Description *string      `json:"Description,omitempty"`
+	Timeout     *int32       `json:"Timeout,omitempty"`
+	MemorySize  *int32       `json:"MemorySize,omitempty"`
+	Environment *Environment `json:"Environment,omitempty"`
+	RevisionID  string       `json:"RevisionId,omitempty"`
+}
+
+// FunctionConfiguration describes a function, as Lambda does.
+type FunctionConfiguration struct {
+	FunctionName     string               `json:"FunctionName"`
+	FunctionArn      string               `json:"FunctionArn"`
+	Runtime          string               `json:"Runtime"`
+	Role             string               `json:"Role,omitempty"`
+	Handler          string               `json:"Handler,omitempty"`
+	CodeSize         int64                `json:"CodeSize"`
+	Description      string               `json:"Description"`
+	Timeout          int32                `json:"Timeout"`
+	MemorySize       int32                `json:"MemorySize"`
+	LastModified     string               `json:"LastModified"`
+	CodeSha256       string               `json:"CodeSha256"`
+	Version          string               `json:"Version"`
+	Environment      *EnvironmentResponse `json:"Environment,omitempty"`
+	RevisionID       string               `json:"RevisionId"`
+	State            string               `json:"State"`
+	LastUpdateStatus string               `json:"LastUpdateStatus"`
+	PackageType      string               `json:"PackageType"`
+	Architectures    []string             `json:"Architectures"`
+}
+
+// FunctionCodeLocation says where code can be fetched from.
+type FunctionCodeLocation struct {
+	RepositoryType string `json:"RepositoryType"`
+	Location       string `json:"Location,omitempty"`
+}
+
+// GetFunctionResponse is the body of GetFunction.
+type GetFunctionResponse struct {
+	Configuration FunctionConfiguration `json:"Configuration"`
+	Code          FunctionCodeLocation  `json:"Code"`
+	Tags          map[string]string     `json:"Tags,omitempty"`
+}
+
+// ListFunctionsResponse is the body of ListFunctions.
+type ListFunctionsResponse struct {
+	Functions  []FunctionConfiguration `json:"Functions"`
+	NextMarker *string                 `json:"NextMarker,omitempty"`
+}
+
+// Error is Lambda's error body. The type is also sent in the
+// X-Amzn-ErrorType header, which is what AWS SDKs read first.
+type Error struct {
+	Type    string `json:"Type"`
+	Message string `json:"message"`
+	// Code is the exception name (for example ResourceNotFoundException).
+	Code string `json:"-"`
+	// Status is the HTTP status.
+	Status int `json:"-"`
+	// Reason is set on TooManyRequestsException.
+	Reason string `json:"Reason,omitempty"`
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Lambda exception names used by Gust.
+const (
+	ErrResourceNotFound       = "ResourceNotFoundException"
+	ErrResourceConflict       = "ResourceConflictException"
+	ErrInvalidParameterValue  = "InvalidParameterValueException"
+	ErrInvalidRequestContent  = "InvalidRequestContentException"
+	ErrRequestTooLarge        = "RequestTooLargeException"
+	ErrTooManyRequests        = "TooManyRequestsException"
+	ErrService                = "ServiceException"
+	ErrInvalidSignature       = "InvalidSignatureException"
+	ErrUnrecognizedClient     = "UnrecognizedClientException"
+	ErrMissingAuthentication  = "MissingAuthenticationTokenException"
+	ErrCodeStorageExceeded    = "CodeStorageExceededException"
+	ErrInvalidZipFile         = "InvalidZipFileException"
+	ErrUnsupportedMediaType   = "UnsupportedMediaTypeException"
+	ErrPreconditionFailed     = "PreconditionFailedException"
+	ErrCodeVerificationFailed = "CodeVerificationFailedException"
+)
+
+// LogEvent is one invocation's log as served by LogsPath: the framed
+// START/END/REPORT text and the guest's output.
+type LogEvent struct {
+	Time      time.Time `json:"time"`
+	Function  string    `json:"function"`
+	RequestID string    `json:"requestId"`
+	Text      string    `json:"text"`
+}
+
+// MaxPayload is the largest synchronous request or response payload.
+const MaxPayload = 6 * 1024 * 1024

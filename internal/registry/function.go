@@ -1,0 +1,171 @@
+package registry
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Version is the only version Gust serves today: the function's latest code
+// and configuration.
+const Version = "$LATEST"
+
+// Defaults and bounds, as on Lambda.
+const (
+	DefaultMemoryMB   = 128
+	MinMemoryMB       = 128
+	MaxMemoryMB       = 10240
+	DefaultTimeoutSec = 3
+	MaxTimeoutSec     = 900
+	MaxEnvBytes       = 4096
+	MaxDescription    = 256
+	MaxNameLen        = 64
+)
+
+// Runtimes lists the runtimes this node accepts.
+var Runtimes = []string{"wasm"}
+
+// Function is one function's stored configuration. Code lives in the object
+// store under CodeDigest.
+type Function struct {
+	Name         string            `json:"name"`
+	Runtime      string            `json:"runtime"`
+	Handler      string            `json:"handler,omitempty"`
+	Role         string            `json:"role,omitempty"`
+	Description  string            `json:"description,omitempty"`
+	MemoryMB     int               `json:"memoryMB"`
+	TimeoutSec   int               `json:"timeoutSec"`
+	Env          map[string]string `json:"env,omitempty"`
+	Tags         map[string]string `json:"tags,omitempty"`
+	CodeDigest   string            `json:"codeDigest"` // lowercase hex sha256
+	CodeSize     int64             `json:"codeSize"`
+	RevisionID   string            `json:"revisionId"`
+	LastModified time.Time         `json:"lastModified"`
+	// Kind is what the runtime found the code to be (for wasm: "command"
+	// or "sdk").
+	Kind string `json:"kind,omitempty"`
+}
+
+// Timeout is the function's timeout as a duration.
+func (f *Function) Timeout() time.Duration { return time.Duration(f.TimeoutSec) * time.Second }
+
+// Clone returns a deep copy.
+func (f *Function) Clone() *Function {
+	c := *f
+	if f.Env != nil {
+		c.Env = make(map[string]string, len(f.Env))
+		for k, v := range f.Env {
+			c.Env[k] = v
+		}
+	}
+	if f.Tags != nil {
+		c.Tags = make(map[string]string, len(f.Tags))
+		for k, v := range f.Tags {
+			c.Tags[k] = v
+		}
+	}
+	return &c
+}
+
+// ValidationError names a field that breaks a rule. Its message follows
+// Lambda's wording so tools that parse it keep working.
+type ValidationError struct {
+	Field   string
+	Message string
+}
+
+func (e *ValidationError) Error() string { return e.Message }
+
+var (
+	nameRE   = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
+	envKeyRE = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_]*$`)
+	// Fully or partly qualified function ARNs, as Lambda accepts them:
+	// arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER],
+	// ACCOUNT:function:NAME[:QUALIFIER], NAME[:QUALIFIER].
+	arnRE = regexp.MustCompile(`^(?:arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:|\d{12}:function:)?([a-zA-Z0-9_-]+)(?::(\$LATEST|[a-zA-Z0-9_-]+))?$`)
+)
+
+// reservedEnv are variables Lambda sets itself and refuses from users.
+var reservedEnv = []string{
+	"_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION",
+	"AWS_EXECUTION_ENV", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+	"AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME",
+	"AWS_LAMBDA_LOG_STREAM_NAME", "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+	"AWS_SESSION_TOKEN", "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+}
+
+// ValidateName checks a bare function name against Lambda's rules.
+func ValidateName(name string) error {
+	switch {
+	case name == "":
+		return &ValidationError{Field: "functionName", Message: "1 validation error detected: Value at 'functionName' failed to satisfy constraint: Member must have length greater than or equal to 1"}
+	case len(name) > MaxNameLen:
+		return &ValidationError{Field: "functionName", Message: fmt.Sprintf("1 validation error detected: Value '%s' at 'functionName' failed to satisfy constraint: Member must have length less than or equal to %d", name, MaxNameLen)}
+	case !nameRE.MatchString(name):
+		return &ValidationError{Field: "functionName", Message: fmt.Sprintf("1 validation error detected: Value '%s' at 'functionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9-_]+", name)}
+	}
+	return nil
+}
+
+// ParseName resolves a FunctionName as Lambda accepts it (a name, a partial
+// or full ARN, optionally with a qualifier) to the bare name and qualifier.
+func ParseName(s string) (name, qualifier string, err error) {
+	if len(s) > 170 {
+		return "", "", &ValidationError{Field: "functionName", Message: fmt.Sprintf("1 validation error detected: Value at 'functionName' failed to satisfy constraint: Member must have length less than or equal to 170")}
+	}
+	m := arnRE.FindStringSubmatch(s)
+	if m == nil {
+		if err := ValidateName(s); err != nil {
+			return "", "", err
+		}
+		return "", "", &ValidationError{Field: "functionName", Message: fmt.Sprintf("invalid function name or ARN %q", s)}
+	}
+	if err := ValidateName(m[1]); err != nil {
+		return "", "", err
+	}
+	return m[1], m[2], nil
+}
+
+// Normalize fills defaults and validates f. It does not look at code.
+func Normalize(f *Function) error {
+	if err := ValidateName(f.Name); err != nil {
+		return err
+	}
+	if f.Runtime == "" {
+		return &ValidationError{Field: "runtime", Message: "Runtime is required: Gust supports " + strings.Join(Runtimes, ", ")}
+	}
+	if !slices.Contains(Runtimes, f.Runtime) {
+		return &ValidationError{Field: "runtime", Message: fmt.Sprintf("1 validation error detected: Value '%s' at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: [%s]", f.Runtime, strings.Join(Runtimes, ", "))}
+	}
+	if f.MemoryMB == 0 {
+		f.MemoryMB = DefaultMemoryMB
+	}
+	if f.MemoryMB < MinMemoryMB || f.MemoryMB > MaxMemoryMB {
+		return &ValidationError{Field: "memorySize", Message: fmt.Sprintf("1 validation error detected: Value '%d' at 'memorySize' failed to satisfy constraint: Member must have value between %d and %d", f.MemoryMB, MinMemoryMB, MaxMemoryMB)}
+	}
+	if f.TimeoutSec == 0 {
+		f.TimeoutSec = DefaultTimeoutSec
+	}
+	if f.TimeoutSec < 1 || f.TimeoutSec > MaxTimeoutSec {
+		return &ValidationError{Field: "timeout", Message: fmt.Sprintf("1 validation error detected: Value '%d' at 'timeout' failed to satisfy constraint: Member must have value between 1 and %d", f.TimeoutSec, MaxTimeoutSec)}
+	}
+	if len(f.Description) > MaxDescription {
+		return &ValidationError{Field: "description", Message: fmt.Sprintf("1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to %d", MaxDescription)}
+	}
+	size := 0
+	for k, v := range f.Env {
+		if !envKeyRE.MatchString(k) {
+			return &ValidationError{Field: "environment", Message: fmt.Sprintf("environment variable name %q is invalid: names start with a letter and contain only letters, digits and underscores", k)}
+		}
+		if slices.Contains(reservedEnv, k) {
+			return &ValidationError{Field: "environment", Message: fmt.Sprintf("Lambda was unable to configure your environment variables because the environment variables you have provided contains reserved keys that are currently not supported for modification. Reserved keys used in this request: %s", k)}
+		}
+		size += len(k) + len(v)
+	}
+	if size > MaxEnvBytes {
+		return &ValidationError{Field: "environment", Message: fmt.Sprintf("Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit. String measured: %d bytes", size)}
+	}
+	return nil
+}
