@@ -1,0 +1,34 @@
+// Command gust is the Gust serverless platform in one binary: `gust up`
+// runs a node; every other subcommand is a client of a node's HTTP API.
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+
+	"github.com/gustfaas/gust/internal/cli"
+	"github.com/gustfaas/gust/internal/node"
+)
+
+func main() {
+	os.Exit(cli.Run(context.Background(), os.Args[1:], cli.Env{
+		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Up: up,
+	}))
+}
+
+// up adapts the CLI's `gust up` options to the node.
+func up(ctx context.Context, o cli.UpOptions, stdout, stderr io.Writer) error {
+	uo := node.UpOptions{
+		Listen:       o.Listen,
+		DataDir:      o.DataDir,
+		GraceTimeout: o.GraceTimeout,
+		Verbose:      o.Verbose,
+		IdleTimeout:  o.IdleTimeout,
+		MemoryMB:     o.MemoryMB,
+	}
+	if o.Examples {
+		uo.ExamplesDir = "examples"
+	}
+	return node.Up(ctx, uo, stdout, stderr)
+}

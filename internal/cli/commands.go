@@ -1,0 +1,576 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gustfaas/gust/api"
+	"github.com/gustfaas/gust/client"
+	"github.com/gustfaas/gust/internal/gobuild"
+)
+
+func (a *app) upCommand() *cobra.Command {
+	o := UpOptions{}
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Run a gust node in the foreground",
+		Long: "Run a gust node in the foreground until interrupted (SIGINT or SIGTERM).\n" +
+			"The node keeps its state and an admin key (credentials file) in the data directory.",
+		Args: exactArgs(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if a.env.Up == nil {
+				return errors.New("this build of gust cannot run a node")
+			}
+			if a.dataDir == "" {
+				return usagef("cannot tell where to keep data: pass --data, or set XDG_DATA_HOME or HOME")
+			}
+			o.DataDir = a.dataDir
+			return a.env.Up(cmd.Context(), o, a.env.Stdout, a.env.Stderr)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Listen, "listen", "127.0.0.1:8080", "address to serve HTTP on")
+	f.BoolVar(&o.Examples, "examples", false, "deploy the bundled example functions on start")
+	f.DurationVar(&o.GraceTimeout, "grace", 10*time.Second, "how long in-flight invocations may finish at shutdown")
+	f.DurationVar(&o.IdleTimeout, "idle-timeout", 0, "how long an idle instance stays warm (0: node default)")
+	f.IntVar(&o.MemoryMB, "memory", 0, "memory budget for all instances, in MB (0: node default)")
+	f.BoolVarP(&o.Verbose, "verbose", "v", false, "log operational messages to stderr")
+	return cmd
+}
+
+// deployResult is `gust deploy -o json` output.
+type deployResult struct {
+	Action        string                    `json:"Action"` // "created" or "updated"
+	ElapsedMs     int64                     `json:"ElapsedMs"`
+	Configuration api.FunctionConfiguration `json:"Configuration"`
+}
+
+func (a *app) deployCommand() *cobra.Command {
+	var (
+		memory, timeout int32
+		envVars         []string
+		description     string
+	)
+	cmd := &cobra.Command{
+		Use:   "deploy NAME PATH",
+		Short: "Create or update a function from a .wasm file, a .zip or a Go package directory",
+		Long: "Create a function, or update its code if it exists.\n\n" +
+			"PATH is a WebAssembly module (.wasm), a zip holding one, or a directory holding a Go\n" +
+			"main package written with the Gust SDK, which is built for GOOS=wasip1 GOARCH=wasm.\n" +
+			"--memory, --timeout, --env and --description set the configuration; on an update\n" +
+			"only the flags given change it.",
+		Args: exactArgs("NAME", "PATH"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, path := args[0], args[1]
+			env, err := parseEnv(envVars)
+			if err != nil {
+				return err
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			start := time.Now()
+			progress := func(format string, args ...any) {
+				if isTerminal(a.env.Stderr) && a.output == outputTable {
+					fmt.Fprintf(a.env.Stderr, format+"\n", args...)
+				}
+			}
+			code, err := a.loadCode(ctx, path, progress)
+			if err != nil {
+				return err
+			}
+			progress("uploading %s...", humanBytes(int64(len(code))))
+
+			f := cmd.Flags()
+			create := api.CreateFunctionRequest{
+				FunctionName: name,
+				Runtime:      "wasm",
+				Code:         &api.FunctionCode{ZipFile: code},
+				Description:  description,
+			}
+			update := api.UpdateFunctionConfigurationRequest{}
+			changed := false
+			if f.Changed("memory") {
+				create.MemorySize, update.MemorySize, changed = &memory, &memory, true
+			}
+			if f.Changed("timeout") {
+				create.Timeout, update.Timeout, changed = &timeout, &timeout, true
+			}
+			if f.Changed("env") {
+				create.Environment = &api.Environment{Variables: env}
+				update.Environment, changed = create.Environment, true
+			}
+			if f.Changed("description") {
+				update.Description, changed = &description, true
+			}
+
+			res := deployResult{Action: "created"}
+			res.Configuration, err = c.CreateFunction(ctx, create)
+			var apiErr *api.Error
+			if errors.As(err, &apiErr) && apiErr.Code == api.ErrResourceConflict {
+				res.Action = "updated"
+				res.Configuration, err = c.UpdateFunctionCode(ctx, name, api.UpdateFunctionCodeRequest{ZipFile: code})
+				if err == nil && changed {
+					res.Configuration, err = c.UpdateFunctionConfiguration(ctx, name, update)
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("deploy %s: %w", name, err)
+			}
+			elapsed := time.Since(start)
+			res.ElapsedMs = elapsed.Milliseconds()
+			if a.output == outputJSON {
+				return writeJSON(a.env.Stdout, res)
+			}
+			cfg := res.Configuration
+			fmt.Fprintf(a.env.Stdout, "%s %s in %s\n", res.Action, cfg.FunctionName, elapsed.Round(time.Millisecond))
+			w := tabwriter.NewWriter(a.env.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(w, "  code:\t%s (%d bytes)\n", humanBytes(cfg.CodeSize), cfg.CodeSize)
+			fmt.Fprintf(w, "  sha256:\t%s\n", hexDigest(cfg.CodeSha256))
+			fmt.Fprintf(w, "  memory:\t%d MB\n", cfg.MemorySize)
+			fmt.Fprintf(w, "  timeout:\t%ds\n", cfg.Timeout)
+			return w.Flush()
+		},
+	}
+	f := cmd.Flags()
+	f.Int32Var(&memory, "memory", 0, "memory size in MB")
+	f.Int32Var(&timeout, "timeout", 0, "timeout in seconds")
+	f.StringArrayVar(&envVars, "env", nil, "environment variable K=V (repeatable; replaces the whole environment)")
+	f.StringVar(&description, "description", "", "description")
+	return cmd
+}
+
+// wasm and zip file signatures.
+var (
+	wasmMagic = []byte("\x00asm")
+	zipMagic  = []byte("PK\x03\x04")
+)
+
+// loadCode returns the deployable bytes at path: a wasm module or zip as
+// is, or a Go package directory built to wasm.
+func (a *app) loadCode(ctx context.Context, path string, progress func(string, ...any)) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if fi.IsDir() {
+		build := a.env.Build
+		if build == nil {
+			build = gobuild.Build
+		}
+		progress("building %s...", path)
+		code, err := build(ctx, path)
+		if err != nil {
+			return nil, fmt.Errorf("build %s: %w", path, err)
+		}
+		return code, nil
+	}
+	code, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	switch ext := strings.ToLower(filepath.Ext(path)); {
+	case ext == ".wasm" && !bytes.HasPrefix(code, wasmMagic):
+		return nil, fmt.Errorf("%s is not a WebAssembly module (no \\0asm header)", path)
+	case ext == ".zip" && !bytes.HasPrefix(code, zipMagic):
+		return nil, fmt.Errorf("%s is not a zip file", path)
+	case ext != ".wasm" && ext != ".zip" && !bytes.HasPrefix(code, wasmMagic) && !bytes.HasPrefix(code, zipMagic):
+		return nil, usagef("%s: PATH must be a .wasm file, a .zip or a directory holding a Go package", path)
+	}
+	return code, nil
+}
+
+// parseEnv turns K=V flags into a map.
+func parseEnv(kvs []string) (map[string]string, error) {
+	env := make(map[string]string, len(kvs))
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, usagef("--env %q: want KEY=VALUE", kv)
+		}
+		env[k] = v
+	}
+	return env, nil
+}
+
+// hexDigest renders Lambda's base64 CodeSha256 as hex, the form sha256sum
+// prints; other values are returned as they are.
+func hexDigest(b64 string) string {
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil || len(raw) != sha256.Size {
+		return b64
+	}
+	return hex.EncodeToString(raw)
+}
+
+// invokeOutput is `gust invoke -o json` output.
+type invokeOutput struct {
+	StatusCode      int             `json:"StatusCode"`
+	FunctionError   string          `json:"FunctionError,omitempty"`
+	ExecutedVersion string          `json:"ExecutedVersion,omitempty"`
+	RequestID       string          `json:"RequestId,omitempty"`
+	LogResult       string          `json:"LogResult,omitempty"`
+	Payload         json.RawMessage `json:"Payload,omitempty"`
+	// PayloadText holds a payload that is not JSON.
+	PayloadText string `json:"PayloadText,omitempty"`
+}
+
+func (a *app) invokeCommand() *cobra.Command {
+	var (
+		payload string
+		showLog bool
+		async   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "invoke NAME",
+		Short: "Invoke a function and print its response",
+		Long: "Invoke a function synchronously and print its response to stdout as it is.\n" +
+			"--payload is literal JSON, @FILE to read a file, or - to read stdin.\n" +
+			"If the function returns an error, the error document is printed, a summary goes\n" +
+			"to stderr and gust exits with status 1.",
+		Args: exactArgs("NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			body, err := readPayload(payload, a.env.Stdin)
+			if err != nil {
+				return err
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			o := client.InvokeOptions{LogTail: showLog}
+			if async {
+				o.InvocationType = api.InvocationEvent
+			}
+			res, err := c.Invoke(cmd.Context(), name, body, o)
+			if err != nil {
+				return fmt.Errorf("invoke %s: %w", name, err)
+			}
+			if a.output == outputJSON {
+				out := invokeOutput{StatusCode: res.StatusCode, FunctionError: res.FunctionError,
+					ExecutedVersion: res.ExecutedVersion, RequestID: res.RequestID, LogResult: res.LogResult}
+				if json.Valid(res.Payload) {
+					out.Payload = res.Payload
+				} else {
+					out.PayloadText = string(res.Payload)
+				}
+				if err := writeJSON(a.env.Stdout, out); err != nil {
+					return err
+				}
+			} else {
+				if showLog && res.LogResult != "" {
+					io.WriteString(a.env.Stderr, res.LogResult)
+					if !strings.HasSuffix(res.LogResult, "\n") {
+						io.WriteString(a.env.Stderr, "\n")
+					}
+				}
+				if _, err := a.env.Stdout.Write(res.Payload); err != nil {
+					return err
+				}
+				if len(res.Payload) > 0 && res.Payload[len(res.Payload)-1] != '\n' && isTerminal(a.env.Stdout) {
+					io.WriteString(a.env.Stdout, "\n")
+				}
+				if async {
+					fmt.Fprintf(a.env.Stderr, "queued %s (status %d)\n", name, res.StatusCode)
+				}
+			}
+			if res.FunctionError != "" {
+				fmt.Fprintf(a.env.Stderr, "gust: %s: function error (%s)%s\n", name, res.FunctionError, describeFunctionError(res.Payload))
+				return exitError{ExitFailure}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&payload, "payload", "{}", "event: JSON, @FILE, or - for stdin")
+	f.BoolVar(&showLog, "log", false, "print the tail of the invocation's log to stderr")
+	f.BoolVar(&async, "async", false, "queue the invocation (InvocationType Event) instead of waiting")
+	return cmd
+}
+
+// readPayload resolves --payload: "-" reads stdin, "@file" reads file,
+// anything else is the payload itself.
+func readPayload(p string, stdin io.Reader) ([]byte, error) {
+	switch {
+	case p == "-":
+		b, err := io.ReadAll(stdin)
+		if err != nil {
+			return nil, fmt.Errorf("read payload from stdin: %w", err)
+		}
+		return b, nil
+	case strings.HasPrefix(p, "@"):
+		b, err := os.ReadFile(p[1:])
+		if err != nil {
+			return nil, fmt.Errorf("read payload: %w", err)
+		}
+		return b, nil
+	default:
+		return []byte(p), nil
+	}
+}
+
+// describeFunctionError returns ": type: message" from a Lambda error
+// document, or "".
+func describeFunctionError(payload []byte) string {
+	var doc struct {
+		ErrorType    string `json:"errorType"`
+		ErrorMessage string `json:"errorMessage"`
+	}
+	if json.Unmarshal(payload, &doc) != nil || doc.ErrorMessage == "" && doc.ErrorType == "" {
+		return ""
+	}
+	if doc.ErrorType == "" {
+		return ": " + doc.ErrorMessage
+	}
+	return ": " + doc.ErrorType + ": " + doc.ErrorMessage
+}
+
+func (a *app) lsCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:     "ls",
+		Aliases: []string{"list"},
+		Short:   "List functions",
+		Args:    exactArgs(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			fns, err := c.ListFunctions(cmd.Context())
+			if err != nil {
+				return fmt.Errorf("list functions: %w", err)
+			}
+			slices.SortFunc(fns, func(x, y api.FunctionConfiguration) int { return strings.Compare(x.FunctionName, y.FunctionName) })
+			if a.output == outputJSON {
+				return writeJSON(a.env.Stdout, fns)
+			}
+			w := tabwriter.NewWriter(a.env.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "NAME\tRUNTIME\tMEMORY\tTIMEOUT\tCODE SIZE\tLAST MODIFIED")
+			for _, f := range fns {
+				fmt.Fprintf(w, "%s\t%s\t%d MB\t%ds\t%s\t%s\n", f.FunctionName, f.Runtime, f.MemorySize, f.Timeout,
+					humanBytes(f.CodeSize), displayTime(f.LastModified))
+			}
+			return w.Flush()
+		},
+	}
+}
+
+// displayTime renders Lambda's LastModified in a shorter form.
+func displayTime(s string) string {
+	t, err := time.Parse(api.TimeLayout, s)
+	if err != nil {
+		return s
+	}
+	return t.Format("2006-01-02 15:04:05 -0700")
+}
+
+func (a *app) getCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "get NAME",
+		Short: "Show a function's configuration",
+		Args:  exactArgs("NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			res, err := c.GetFunction(cmd.Context(), args[0])
+			if err != nil {
+				return fmt.Errorf("get %s: %w", args[0], err)
+			}
+			if a.output == outputJSON {
+				return writeJSON(a.env.Stdout, res)
+			}
+			f := res.Configuration
+			w := tabwriter.NewWriter(a.env.Stdout, 0, 4, 1, ' ', 0)
+			line := func(k, v string) { fmt.Fprintf(w, "%s:\t%s\n", k, v) }
+			line("name", f.FunctionName)
+			line("arn", f.FunctionArn)
+			line("runtime", f.Runtime)
+			if f.Handler != "" {
+				line("handler", f.Handler)
+			}
+			line("memory", fmt.Sprintf("%d MB", f.MemorySize))
+			line("timeout", fmt.Sprintf("%ds", f.Timeout))
+			line("code size", fmt.Sprintf("%s (%d bytes)", humanBytes(f.CodeSize), f.CodeSize))
+			line("code sha256", hexDigest(f.CodeSha256))
+			line("description", f.Description)
+			line("version", f.Version)
+			line("state", f.State)
+			line("last modified", displayTime(f.LastModified))
+			if f.Environment != nil && len(f.Environment.Variables) > 0 {
+				keys := make([]string, 0, len(f.Environment.Variables))
+				for k := range f.Environment.Variables {
+					keys = append(keys, k)
+				}
+				slices.Sort(keys)
+				label := "environment:"
+				for _, k := range keys {
+					fmt.Fprintf(w, "%s\t%s=%s\n", label, k, f.Environment.Variables[k])
+					label = ""
+				}
+			}
+			return w.Flush()
+		},
+	}
+}
+
+func (a *app) rmCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:     "rm NAME",
+		Aliases: []string{"delete"},
+		Short:   "Delete a function",
+		Args:    exactArgs("NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			if err := c.DeleteFunction(cmd.Context(), args[0]); err != nil {
+				return fmt.Errorf("rm %s: %w", args[0], err)
+			}
+			if a.output == outputJSON {
+				return writeJSON(a.env.Stdout, map[string]any{"FunctionName": args[0], "Deleted": true})
+			}
+			fmt.Fprintf(a.env.Stdout, "deleted %s\n", args[0])
+			return nil
+		},
+	}
+}
+
+func (a *app) logsCommand() *cobra.Command {
+	var (
+		follow bool
+		since  string
+	)
+	cmd := &cobra.Command{
+		Use:   "logs NAME",
+		Short: "Print a function's logs",
+		Long: "Print a function's logs. --since takes a duration (10m, 2h) or an RFC 3339 time;\n" +
+			"--follow keeps printing new logs until interrupted. With -o json, each event is\n" +
+			"printed as one JSON object per line.",
+		Args: exactArgs("NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o := client.LogsOptions{Follow: follow}
+			if since != "" {
+				t, err := parseSince(since, time.Now())
+				if err != nil {
+					return err
+				}
+				o.Since = t
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			enc := json.NewEncoder(a.env.Stdout)
+			err = c.Logs(cmd.Context(), args[0], o, func(ev api.LogEvent) error {
+				if a.output == outputJSON {
+					return enc.Encode(ev)
+				}
+				text := ev.Text
+				if !strings.HasSuffix(text, "\n") {
+					text += "\n"
+				}
+				_, err := io.WriteString(a.env.Stdout, text)
+				return err
+			})
+			if err != nil && follow && errors.Is(err, context.Canceled) {
+				return nil // interrupted while following: the normal way out
+			}
+			if err != nil {
+				return fmt.Errorf("logs %s: %w", args[0], err)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVarP(&follow, "follow", "f", false, "keep printing new logs")
+	f.StringVar(&since, "since", "", "only logs newer than a duration ago (10m) or a time (RFC 3339)")
+	return cmd
+}
+
+// parseSince accepts a duration before now or an RFC 3339 time.
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if d, err := time.ParseDuration(s); err == nil {
+		if d < 0 {
+			return time.Time{}, usagef("--since %q: want a positive duration", s)
+		}
+		return now.Add(-d), nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, usagef("--since %q: want a duration like 10m or an RFC 3339 time", s)
+}
+
+// versionInfo is `gust version -o json` output.
+type versionInfo struct {
+	Version   string `json:"Version"`
+	Revision  string `json:"Revision,omitempty"`
+	GoVersion string `json:"GoVersion"`
+	Platform  string `json:"Platform"`
+}
+
+func (a *app) versionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print gust's version",
+		Args:  exactArgs(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			v := versionInfo{Version: "(unknown)", GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
+			if bi, ok := debug.ReadBuildInfo(); ok {
+				v.Version = bi.Main.Version
+				dirty := false
+				for _, s := range bi.Settings {
+					switch s.Key {
+					case "vcs.revision":
+						v.Revision = s.Value
+					case "vcs.modified":
+						dirty, _ = strconv.ParseBool(s.Value)
+					}
+				}
+				if dirty && v.Revision != "" {
+					v.Revision += "-dirty"
+				}
+			}
+			if a.output == outputJSON {
+				return writeJSON(a.env.Stdout, v)
+			}
+			fmt.Fprintf(a.env.Stdout, "gust %s", v.Version)
+			if v.Revision != "" {
+				fmt.Fprintf(a.env.Stdout, " (%s)", v.Revision)
+			}
+			fmt.Fprintf(a.env.Stdout, " %s %s\n", v.GoVersion, v.Platform)
+			return nil
+		},
+	}
+}
+
+// writeJSON writes v indented, with a final newline.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

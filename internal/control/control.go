@@ -1,0 +1,206 @@
+// Package control is the control plane's write path: it turns a deploy
+// (create, update code or configuration, delete) into validated, compiled,
+// durably stored state. Code is compiled before it is stored, so a deploy
+// that succeeds never leaves a function that cannot load, and no invocation
+// pays for compilation.
+package control
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+
+	"github.com/gustfaas/gust/internal/registry"
+)
+
+// Limits on uploaded code, as on Lambda.
+const (
+	MaxZipBytes      = 50 << 20  // a zip upload
+	MaxUnzippedBytes = 250 << 20 // its unpacked contents
+)
+
+// CodeError is code that cannot be accepted; the message names the problem.
+type CodeError struct{ Reason string }
+
+func (e *CodeError) Error() string { return e.Reason }
+
+var wasmMagic = []byte("\x00asm")
+
+// ExtractCode turns Code.ZipFile into a wasm module: a raw module is taken
+// as is; a zip must hold exactly one .wasm file at its root.
+func ExtractCode(b []byte) ([]byte, error) {
+	switch {
+	case len(b) == 0:
+		return nil, &CodeError{"Code.ZipFile is empty: send a zip holding one .wasm file, or a wasm module"}
+	case len(b) > MaxZipBytes:
+		return nil, &CodeError{fmt.Sprintf("Unzipped size must be smaller than %d bytes; Code.ZipFile is %d bytes", MaxZipBytes, len(b))}
+	case bytes.HasPrefix(b, wasmMagic):
+		return b, nil
+	case !bytes.HasPrefix(b, []byte("PK")):
+		return nil, &CodeError{"Could not unzip uploaded file. Code.ZipFile is neither a zip archive nor a WebAssembly module (no \\0asm or PK header)"}
+	}
+	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		return nil, &CodeError{fmt.Sprintf("Could not unzip uploaded file: %v", err)}
+	}
+	var found []*zip.File
+	var total uint64
+	for _, f := range zr.File {
+		total += f.UncompressedSize64
+		if f.FileInfo().IsDir() || !strings.HasSuffix(strings.ToLower(f.Name), ".wasm") {
+			continue
+		}
+		if path.Dir(strings.TrimPrefix(f.Name, "./")) != "." {
+			continue // only the root counts
+		}
+		found = append(found, f)
+	}
+	if total > MaxUnzippedBytes {
+		return nil, &CodeError{fmt.Sprintf("Unzipped size must be smaller than %d bytes", MaxUnzippedBytes)}
+	}
+	switch len(found) {
+	case 0:
+		return nil, &CodeError{"the zip holds no .wasm file at its root: runtime wasm needs exactly one"}
+	case 1:
+	default:
+		names := make([]string, len(found))
+		for i, f := range found {
+			names[i] = f.Name
+		}
+		return nil, &CodeError{fmt.Sprintf("the zip holds %d .wasm files at its root (%s): runtime wasm needs exactly one", len(found), strings.Join(names, ", "))}
+	}
+	rc, err := found[0].Open()
+	if err != nil {
+		return nil, &CodeError{fmt.Sprintf("Could not unzip %s: %v", found[0].Name, err)}
+	}
+	defer rc.Close()
+	mod, err := io.ReadAll(io.LimitReader(rc, MaxUnzippedBytes+1))
+	if err != nil {
+		return nil, &CodeError{fmt.Sprintf("Could not unzip %s: %v", found[0].Name, err)}
+	}
+	if len(mod) > MaxUnzippedBytes {
+		return nil, &CodeError{fmt.Sprintf("Unzipped size must be smaller than %d bytes", MaxUnzippedBytes)}
+	}
+	return mod, nil
+}
+
+// Compiler validates and compiles code ahead of storage.
+type Compiler interface {
+	Prepare(ctx context.Context, fn *registry.Function, code []byte) (kind string, err error)
+}
+
+// Store is the registry surface control writes through.
+type Store interface {
+	PutCode(ctx context.Context, code []byte) (string, error)
+	Code(ctx context.Context, digest string) ([]byte, error)
+	Create(ctx context.Context, f *registry.Function) (*registry.Function, error)
+	Update(ctx context.Context, name, revisionID string, change func(*registry.Function) error) (*registry.Function, error)
+	Delete(ctx context.Context, name string) error
+	Get(name string) (*registry.Function, bool)
+}
+
+// Control performs deploys. Safe for concurrent use.
+type Control struct {
+	store Store
+	comp  Compiler
+}
+
+// New returns a Control writing to store and compiling with comp.
+func New(store Store, comp Compiler) *Control { return &Control{store: store, comp: comp} }
+
+// Create validates fn, compiles zipFile's module, stores the code and then
+// the function.
+func (c *Control) Create(ctx context.Context, fn *registry.Function, zipFile []byte) (*registry.Function, error) {
+	fn = fn.Clone()
+	if err := registry.Normalize(fn); err != nil {
+		return nil, err
+	}
+	if _, exists := c.store.Get(fn.Name); exists {
+		return nil, fmt.Errorf("%w: %s", registry.ErrConflict, fn.Name)
+	}
+	code, err := ExtractCode(zipFile)
+	if err != nil {
+		return nil, err
+	}
+	fn.CodeDigest = registry.Digest(code)
+	fn.CodeSize = int64(len(code))
+	kind, err := c.comp.Prepare(ctx, fn, code)
+	if err != nil {
+		return nil, err
+	}
+	fn.Kind = kind
+	if _, err := c.store.PutCode(ctx, code); err != nil {
+		return nil, err
+	}
+	return c.store.Create(ctx, fn)
+}
+
+// UpdateCode replaces a function's code.
+func (c *Control) UpdateCode(ctx context.Context, name, revisionID string, zipFile []byte) (*registry.Function, error) {
+	cur, ok := c.store.Get(name)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", registry.ErrNotFound, name)
+	}
+	code, err := ExtractCode(zipFile)
+	if err != nil {
+		return nil, err
+	}
+	next := cur.Clone()
+	next.CodeDigest = registry.Digest(code)
+	next.CodeSize = int64(len(code))
+	kind, err := c.comp.Prepare(ctx, next, code)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.store.PutCode(ctx, code); err != nil {
+		return nil, err
+	}
+	return c.store.Update(ctx, name, revisionID, func(f *registry.Function) error {
+		f.CodeDigest = next.CodeDigest
+		f.CodeSize = next.CodeSize
+		f.Kind = kind
+		return nil
+	})
+}
+
+// UpdateConfig changes a function's configuration. The new configuration
+// is validated and its program prepared before it is stored.
+func (c *Control) UpdateConfig(ctx context.Context, name, revisionID string, change func(*registry.Function) error) (*registry.Function, error) {
+	cur, ok := c.store.Get(name)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", registry.ErrNotFound, name)
+	}
+	next := cur.Clone()
+	if err := change(next); err != nil {
+		return nil, err
+	}
+	next.Name = cur.Name
+	if err := registry.Normalize(next); err != nil {
+		return nil, err
+	}
+	code, err := c.store.Code(ctx, next.CodeDigest)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.comp.Prepare(ctx, next, code); err != nil {
+		return nil, err
+	}
+	return c.store.Update(ctx, name, revisionID, change)
+}
+
+// Delete removes a function.
+func (c *Control) Delete(ctx context.Context, name string) error {
+	return c.store.Delete(ctx, name)
+}
+
+// IsClientError reports whether err is the caller's fault (bad input).
+func IsClientError(err error) bool {
+	var ce *CodeError
+	var ve *registry.ValidationError
+	return errors.As(err, &ce) || errors.As(err, &ve)
+}

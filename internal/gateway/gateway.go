@@ -1,0 +1,279 @@
+// Package gateway is a node's HTTP face: function URLs (/fn/{name}/...),
+// the subset of the AWS Lambda API that Gust serves (with Lambda's paths,
+// JSON shapes and error shapes, authenticated with SigV4), and Gust's own
+// endpoints such as logs. It maps HTTP to invocations and back; it owns no
+// state of its own.
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gustfaas/gust/api"
+	"github.com/gustfaas/gust/internal/control"
+	"github.com/gustfaas/gust/internal/engine"
+	"github.com/gustfaas/gust/internal/logs"
+	"github.com/gustfaas/gust/internal/registry"
+	"github.com/gustfaas/gust/internal/sandbox"
+)
+
+// Authenticator verifies a signed request and returns the caller's key id.
+type Authenticator interface {
+	Verify(r *http.Request, body []byte, now time.Time) (string, error)
+}
+
+// AuthErrorMapper turns an authentication error into Lambda's error code,
+// HTTP status and message.
+type AuthErrorMapper func(error) (code string, status int, message string)
+
+// Functions is the read side of the registry the gateway needs.
+type Functions interface {
+	Get(name string) (*registry.Function, bool)
+	List() []*registry.Function
+}
+
+// Invoker runs invocations.
+type Invoker interface {
+	Invoke(ctx context.Context, fn *registry.Function, requestID string, payload []byte) (*engine.Result, error)
+}
+
+// LogReader reads function logs.
+type LogReader interface {
+	Read(ctx context.Context, name string, o logs.ReadOptions, fn func(api.LogEvent) error) error
+}
+
+// Config wires a Gateway.
+type Config struct {
+	Functions Functions
+	Control   *control.Control
+	Invoker   Invoker
+	Logs      LogReader
+	Auth      Authenticator
+	AuthError AuthErrorMapper
+	// Region and Account appear in ARNs.
+	Region  string
+	Account string
+	Logger  *slog.Logger
+	// Now is the clock used for signature checks (default time.Now).
+	Now func() time.Time
+}
+
+// Gateway is the node's http.Handler.
+type Gateway struct {
+	cfg Config
+	mux *http.ServeMux
+	log *slog.Logger
+}
+
+// maxAPIBody bounds a management request: a 50 MB zip, base64 in JSON.
+const maxAPIBody = control.MaxZipBytes*4/3 + 64<<10
+
+// New builds the gateway.
+func New(cfg Config) *Gateway {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	if cfg.Account == "" {
+		cfg.Account = "000000000000"
+	}
+	g := &Gateway{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger}
+
+	g.mux.HandleFunc("/fn/{name}", g.functionURL)
+	g.mux.HandleFunc("/fn/{name}/{path...}", g.functionURL)
+
+	fp := api.FunctionsPath
+	g.mux.HandleFunc("POST "+fp, g.signed(maxAPIBody, g.createFunction))
+	g.mux.HandleFunc("GET "+fp+"/", g.signed(0, g.listFunctions))
+	g.mux.HandleFunc("GET "+fp, g.signed(0, g.listFunctions))
+	g.mux.HandleFunc("GET "+fp+"/{name}", g.signed(0, g.getFunction))
+	g.mux.HandleFunc("DELETE "+fp+"/{name}", g.signed(0, g.deleteFunction))
+	g.mux.HandleFunc("GET "+fp+"/{name}/configuration", g.signed(0, g.getFunctionConfiguration))
+	g.mux.HandleFunc("PUT "+fp+"/{name}/configuration", g.signed(maxAPIBody, g.updateFunctionConfiguration))
+	g.mux.HandleFunc("PUT "+fp+"/{name}/code", g.signed(maxAPIBody, g.updateFunctionCode))
+	g.mux.HandleFunc("POST "+fp+"/{name}/invocations", g.signed(api.MaxPayload, g.invoke))
+	g.mux.HandleFunc("GET "+api.LogsPath+"/{name}", g.signed(0, g.readLogs))
+	g.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "ok\n")
+	})
+	g.mux.HandleFunc("/2015-03-31/", g.signed(0, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		g.writeError(w, r, &api.Error{Code: "UnknownOperationException", Status: http.StatusNotFound,
+			Message: fmt.Sprintf("Gust does not serve %s %s", r.Method, r.URL.Path)})
+	}))
+	return g
+}
+
+// ServeHTTP implements http.Handler.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rid := uuid.NewString()
+	r = r.WithContext(withRequestID(r.Context(), rid))
+	w.Header().Set(api.HeaderRequestID, rid)
+	g.mux.ServeHTTP(w, r)
+}
+
+type ridKey struct{}
+
+func withRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, ridKey{}, id)
+}
+
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(ridKey{}).(string)
+	return id
+}
+
+// errTooLarge marks a body over its limit.
+var errTooLarge = errors.New("request body too large")
+
+// readBody reads at most limit bytes of the body.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, errTooLarge
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read request body: %w", err)
+	}
+	if int64(len(b)) > limit {
+		return nil, errTooLarge
+	}
+	return b, nil
+}
+
+// signed wraps an API handler: it reads the body (bounded), verifies the
+// signature and passes the body on. limit 0 means a small body.
+func (g *Gateway) signed(limit int64, h func(http.ResponseWriter, *http.Request, []byte)) http.HandlerFunc {
+	if limit == 0 {
+		limit = 1 << 20
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, err := readBody(r, limit)
+		if err != nil {
+			if errors.Is(err, errTooLarge) {
+				g.writeError(w, r, &api.Error{Code: api.ErrRequestTooLarge, Status: http.StatusRequestEntityTooLarge,
+					Message: fmt.Sprintf("Request must be smaller than %d bytes for this operation", limit)})
+				return
+			}
+			g.writeError(w, r, &api.Error{Code: api.ErrInvalidRequestContent, Status: http.StatusBadRequest, Message: err.Error()})
+			return
+		}
+		if g.cfg.Auth != nil {
+			if _, err := g.cfg.Auth.Verify(r, body, g.cfg.Now()); err != nil {
+				code, status, msg := api.ErrInvalidSignature, http.StatusForbidden, err.Error()
+				if g.cfg.AuthError != nil {
+					code, status, msg = g.cfg.AuthError(err)
+				}
+				g.writeError(w, r, &api.Error{Code: code, Status: status, Message: msg})
+				return
+			}
+		}
+		h(w, r, body)
+	}
+}
+
+// writeJSON writes v with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+// writeError writes Lambda's error shape: the exception name in
+// X-Amzn-ErrorType, and {"Type","message"} in the body.
+func (g *Gateway) writeError(w http.ResponseWriter, r *http.Request, e *api.Error) {
+	if e.Type == "" {
+		e.Type = "User"
+		if e.Status >= 500 {
+			e.Type = "Service"
+		}
+	}
+	w.Header().Set(api.HeaderErrorType, e.Code)
+	if e.Code == api.ErrTooManyRequests {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, e.Status, e)
+	if e.Status >= 500 {
+		g.log.Error("api error", "method", r.Method, "path", r.URL.Path, "code", e.Code, "err", e.Message)
+	}
+}
+
+// apiError maps an internal error to Lambda's.
+func (g *Gateway) apiError(err error, name string) *api.Error {
+	var ve *registry.ValidationError
+	var ce *control.CodeError
+	var ie *sandbox.InvalidCodeError
+	var ae *api.Error
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case errors.As(err, &ve):
+		return &api.Error{Code: api.ErrInvalidParameterValue, Status: http.StatusBadRequest, Message: ve.Message}
+	case errors.As(err, &ce):
+		return &api.Error{Code: api.ErrInvalidParameterValue, Status: http.StatusBadRequest, Message: ce.Reason}
+	case errors.As(err, &ie):
+		return &api.Error{Code: api.ErrInvalidParameterValue, Status: http.StatusBadRequest, Message: ie.Reason}
+	case errors.Is(err, registry.ErrNotFound):
+		return g.notFound(name)
+	case errors.Is(err, registry.ErrConflict):
+		return &api.Error{Code: api.ErrResourceConflict, Status: http.StatusConflict, Message: "Function already exist: " + name}
+	case errors.Is(err, registry.ErrRevisionMismatch):
+		return &api.Error{Code: api.ErrPreconditionFailed, Status: http.StatusPreconditionFailed,
+			Message: "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id"}
+	case errors.Is(err, engine.ErrClosed):
+		return &api.Error{Code: api.ErrService, Status: http.StatusServiceUnavailable, Message: "the node is shutting down"}
+	}
+	return &api.Error{Code: api.ErrService, Status: http.StatusInternalServerError, Message: err.Error()}
+}
+
+func (g *Gateway) arn(name string) string {
+	return fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", g.cfg.Region, g.cfg.Account, name)
+}
+
+func (g *Gateway) notFound(name string) *api.Error {
+	return &api.Error{Code: api.ErrResourceNotFound, Status: http.StatusNotFound, Message: "Function not found: " + g.arn(name)}
+}
+
+// resolve finds the function a path's {name} names (a name or an ARN,
+// optionally qualified) in the view.
+func (g *Gateway) resolve(raw, qualifier string) (*registry.Function, *api.Error) {
+	name, q, err := registry.ParseName(raw)
+	if err != nil {
+		return nil, g.apiError(err, raw)
+	}
+	if qualifier == "" {
+		qualifier = q
+	}
+	fn, ok := g.cfg.Functions.Get(name)
+	if !ok {
+		return nil, g.notFound(name)
+	}
+	if qualifier != "" && qualifier != registry.Version {
+		return nil, &api.Error{Code: api.ErrResourceNotFound, Status: http.StatusNotFound,
+			Message: fmt.Sprintf("Function not found: %s:%s (Gust serves only %s)", g.arn(name), qualifier, registry.Version)}
+	}
+	return fn, nil
+}
+
+// isJSON reports whether b is one valid JSON value.
+func isJSON(b []byte) bool { return json.Valid(b) }
+
+func trimSpace(b []byte) []byte { return []byte(strings.TrimSpace(string(b))) }

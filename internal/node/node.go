@@ -1,0 +1,259 @@
+// Package node wires one Gust node together: substrate, registry, runtimes,
+// engine, logs, keys and the HTTP gateway. It is the only package that
+// imports all of them, and only cmd/gust and tests import it.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gustfaas/gust/internal/control"
+	"github.com/gustfaas/gust/internal/creds"
+	"github.com/gustfaas/gust/internal/engine"
+	"github.com/gustfaas/gust/internal/gateway"
+	"github.com/gustfaas/gust/internal/keyring"
+	"github.com/gustfaas/gust/internal/logs"
+	"github.com/gustfaas/gust/internal/registry"
+	"github.com/gustfaas/gust/internal/sandbox"
+	"github.com/gustfaas/gust/internal/sandbox/wasm"
+	"github.com/gustfaas/gust/internal/sigv4"
+	"github.com/gustfaas/gust/internal/substrate"
+)
+
+// Config configures a node. The zero value of each field means its default.
+type Config struct {
+	// Listen is the HTTP address (default 127.0.0.1:8080; port 0 picks one).
+	Listen string
+	// DataDir holds JetStream state, caches and the credentials file.
+	DataDir string
+	// Region appears in ARNs (default us-east-1).
+	Region string
+	// GraceTimeout bounds how long shutdown waits for in-flight
+	// invocations (default 10s).
+	GraceTimeout time.Duration
+	// Logger receives operational logs (default: discarded).
+	Logger *slog.Logger
+}
+
+// CredentialsFile is the name of the credentials file in the data directory.
+const CredentialsFile = "credentials"
+
+// Node is a running node.
+type Node struct {
+	cfg      Config
+	log      *slog.Logger
+	sub      *substrate.Substrate
+	reg      *registry.Registry
+	rt       *wasm.Runtime
+	eng      *engine.Engine
+	logs     *logs.Log
+	control  *control.Control
+	srv      *http.Server
+	ln       net.Listener
+	served   chan error
+	credPath string
+	key      keyring.Key
+}
+
+// DefaultDataDir is $XDG_DATA_HOME/gust, else ~/.local/share/gust.
+func DefaultDataDir(getenv func(string) string) string {
+	if d := getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "gust")
+	}
+	if h := getenv("HOME"); h != "" {
+		return filepath.Join(h, ".local", "share", "gust")
+	}
+	return filepath.Join(os.TempDir(), "gust")
+}
+
+// Start brings a node up and serves until Shutdown.
+func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:8080"
+	}
+	if cfg.DataDir == "" {
+		return nil, errors.New("node: a data directory is required")
+	}
+	if cfg.GraceTimeout == 0 {
+		cfg.GraceTimeout = 10 * time.Second
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger, served: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			n.closeAll(context.Background())
+		}
+	}()
+
+	if n.sub, err = substrate.Open(ctx, substrate.Config{DataDir: cfg.DataDir}); err != nil {
+		return nil, err
+	}
+	if n.reg, err = registry.Open(ctx, n.sub); err != nil {
+		return nil, err
+	}
+	if n.rt, err = wasm.New(ctx, wasm.Options{CacheDir: filepath.Join(cfg.DataDir, "cache", "wasm")}); err != nil {
+		return nil, err
+	}
+	if n.logs, err = logs.Open(ctx, n.sub, n.log); err != nil {
+		return nil, err
+	}
+	n.eng = engine.New(engine.Config{
+		Runtimes: map[string]sandbox.Runtime{"wasm": n.rt},
+		Code:     n.reg,
+		OnRecord: func(r *engine.Record) { n.logs.Add(r, logs.Format(r)) },
+		Logger:   n.log,
+	})
+	n.reg.OnChange(func(ch registry.Change) {
+		n.eng.Update(ch)
+		if ch.New != nil {
+			go n.warm(ch.New)
+		}
+	})
+	for _, f := range n.reg.List() {
+		go n.warm(f)
+	}
+	n.control = control.New(n.reg, n.eng)
+
+	keys, err := keyring.Open(ctx, n.sub)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.ensureCredentials(ctx, keys); err != nil {
+		return nil, err
+	}
+
+	gw := gateway.New(gateway.Config{
+		Functions: n.reg,
+		Control:   n.control,
+		Invoker:   n.eng,
+		Logs:      n.logs,
+		Auth:      sigv4.NewVerifier("lambda", keys.Secret),
+		AuthError: sigv4.Describe,
+		Region:    cfg.Region,
+		Logger:    n.log,
+	})
+	n.ln, err = net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	n.srv = &http.Server{
+		Handler:           gw,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
+	}
+	go func() { n.served <- n.srv.Serve(n.ln) }()
+	return n, nil
+}
+
+// warm loads a function's program in the background so its first
+// invocation does not wait for it.
+func (n *Node) warm(f *registry.Function) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := n.eng.Warm(ctx, f); err != nil && !errors.Is(err, engine.ErrClosed) {
+		n.log.Warn("warm function", "function", f.Name, "err", err)
+	}
+}
+
+// ensureCredentials makes sure an admin key exists and that the
+// credentials file in the data directory holds it.
+func (n *Node) ensureCredentials(ctx context.Context, keys *keyring.Keyring) error {
+	key, created, err := keys.Admin(ctx, func() (string, string, error) {
+		k, err := creds.Generate()
+		return k.AccessKeyID, k.SecretAccessKey, err
+	})
+	if err != nil {
+		return err
+	}
+	n.key = key
+	n.credPath = filepath.Join(n.cfg.DataDir, CredentialsFile)
+	have, rerr := creds.ReadFile(n.credPath, "default")
+	if created || rerr != nil || have.AccessKeyID != key.AccessKeyID || have.SecretAccessKey != key.SecretAccessKey {
+		if err := creds.WriteFile(n.credPath, "default", creds.Key{AccessKeyID: key.AccessKeyID, SecretAccessKey: key.SecretAccessKey}); err != nil {
+			return fmt.Errorf("write credentials: %w", err)
+		}
+	}
+	return nil
+}
+
+// URL is the node's base URL.
+func (n *Node) URL() string { return "http://" + n.ln.Addr().String() }
+
+// Addr is the address the node listens on.
+func (n *Node) Addr() net.Addr { return n.ln.Addr() }
+
+// CredentialsPath is the credentials file the node wrote.
+func (n *Node) CredentialsPath() string { return n.credPath }
+
+// AdminKey returns the admin key pair.
+func (n *Node) AdminKey() (id, secret string) { return n.key.AccessKeyID, n.key.SecretAccessKey }
+
+// ActiveInvocations is the number of invocations in progress.
+func (n *Node) ActiveInvocations() int { return n.eng.Active() }
+
+// Control exposes the deploy path (used to deploy the bundled examples).
+func (n *Node) Control() *control.Control { return n.control }
+
+// Done yields the serve error if the HTTP server stops on its own.
+func (n *Node) Done() <-chan error { return n.served }
+
+// Shutdown stops accepting requests, lets in-flight invocations finish
+// (up to the grace timeout or ctx), flushes logs and stops the substrate.
+func (n *Node) Shutdown(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.GraceTimeout)
+	defer cancel()
+	var errs []error
+	if n.srv != nil {
+		if err := n.srv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+		}
+	}
+	errs = append(errs, n.closeAll(ctx))
+	return errors.Join(errs...)
+}
+
+func (n *Node) closeAll(ctx context.Context) error {
+	var errs []error
+	if n.eng != nil {
+		if err := n.eng.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if n.logs != nil {
+		n.logs.Close()
+	}
+	if n.reg != nil {
+		if err := n.reg.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if n.rt != nil {
+		if err := n.rt.Close(context.Background()); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if n.sub != nil {
+		if err := n.sub.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if n.ln != nil && n.srv == nil {
+		n.ln.Close()
+	}
+	return errors.Join(errs...)
+}
