@@ -1,8 +1,9 @@
 // Command hello is the smallest Gust function written with the Go SDK: it
 // greets the name in its event.
 //
-//	{"name":"Ada"} -> {"message":"Hello, Ada!"}
-//	{}             -> {"message":"Hello, world!"}
+//	{"name":"Ada"}     -> {"message":"Hello, Ada!"}
+//	GET /fn/hello?name=Ada -> {"message":"Hello, Ada!"}
+//	{}                 -> {"message":"Hello, world!"}
 //
 // Build it as a WASI reactor (gust deploy does this):
 //
@@ -15,9 +16,12 @@ import (
 	gust "github.com/gustfaas/gust/sdk/go"
 )
 
-// Event is the function's input.
+// Event is the function's input. Invoked directly it is {"name":"Ada"};
+// through its function URL (/fn/hello?name=Ada) the event is the HTTP
+// request, whose query parameters carry the name.
 type Event struct {
-	Name string `json:"name"`
+	Name  string            `json:"name"`
+	Query map[string]string `json:"queryStringParameters"`
 }
 
 // Greeting is the function's output.
@@ -31,6 +35,9 @@ func init() { gust.Handle(hello) }
 
 func hello(_ context.Context, ev Event) (Greeting, error) {
 	name := ev.Name
+	if name == "" {
+		name = ev.Query["name"]
+	}
 	if name == "" {
 		name = "world"
 	}

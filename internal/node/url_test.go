@@ -51,8 +51,8 @@ func TestFunctionURLs(t *testing.T) {
 	base := n.URL()
 
 	// A typed handler's plain JSON result is a 200 application/json body.
-	resp, body := do(t, "GET", base+"/fn/hello", "", nil)
-	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" || !strings.Contains(body, `"message"`) {
+	resp, body := do(t, "GET", base+"/fn/hello?name=Ada", "", nil)
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" || body != `{"message":"Hello, Ada!"}` {
 		t.Errorf("GET /fn/hello = %d %q %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
 
