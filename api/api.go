@@ -13,6 +13,10 @@ const (
 	// LogsPath is Gust's own endpoint for reading a function's logs:
 	// GET LogsPath/{name}?since=RFC3339&follow=1.
 	LogsPath = "/gust/v1/logs"
+	// UsagePath serves metered usage: GET UsagePath?since=RFC3339&function=NAME.
+	UsagePath = "/gust/v1/usage"
+	// MetricsPath serves Prometheus metrics.
+	MetricsPath = "/metrics"
 )
 
 // Invocation types accepted in X-Amz-Invocation-Type.
@@ -71,6 +75,9 @@ type CreateFunctionRequest struct {
 	PackageType   string            `json:"PackageType,omitempty"`
 	Architectures []string          `json:"Architectures,omitempty"`
 	Tags          map[string]string `json:"Tags,omitempty"`
+	// GustIdleTimeout is Gust's extension: seconds an idle instance is
+	// kept (0 or absent: the node's default).
+	GustIdleTimeout *int32 `json:"GustIdleTimeout,omitempty"`
 }
 
 // UpdateFunctionCodeRequest is the body of UpdateFunctionCode.
@@ -96,6 +103,8 @@ type UpdateFunctionConfigurationRequest struct {
 	MemorySize  *int32       `json:"MemorySize,omitempty"`
 	Environment *Environment `json:"Environment,omitempty"`
 	RevisionID  string       `json:"RevisionId,omitempty"`
+	// GustIdleTimeout: see CreateFunctionRequest.
+	GustIdleTimeout *int32 `json:"GustIdleTimeout,omitempty"`
 }
 
 // FunctionConfiguration describes a function, as Lambda does.
@@ -118,6 +127,31 @@ type FunctionConfiguration struct {
 	LastUpdateStatus string               `json:"LastUpdateStatus"`
 	PackageType      string               `json:"PackageType"`
 	Architectures    []string             `json:"Architectures"`
+	// Gust's extensions: what the runtime found the code to be, and the
+	// function's own idle keep-alive in seconds (0: the node's default).
+	GustKind        string `json:"GustKind,omitempty"`
+	GustIdleTimeout int32  `json:"GustIdleTimeout,omitempty"`
+}
+
+// Concurrency is a function's reserved concurrency
+// (PutFunctionConcurrency, GetFunctionConcurrency).
+type Concurrency struct {
+	ReservedConcurrentExecutions *int32 `json:"ReservedConcurrentExecutions,omitempty"`
+}
+
+// PutProvisionedConcurrencyConfigRequest is the body of
+// PutProvisionedConcurrencyConfig.
+type PutProvisionedConcurrencyConfigRequest struct {
+	ProvisionedConcurrentExecutions *int32 `json:"ProvisionedConcurrentExecutions"`
+}
+
+// ProvisionedConcurrencyConfig is the state of provisioned concurrency.
+type ProvisionedConcurrencyConfig struct {
+	RequestedProvisionedConcurrentExecutions int32  `json:"RequestedProvisionedConcurrentExecutions"`
+	AllocatedProvisionedConcurrentExecutions int32  `json:"AllocatedProvisionedConcurrentExecutions"`
+	AvailableProvisionedConcurrentExecutions int32  `json:"AvailableProvisionedConcurrentExecutions"`
+	Status                                   string `json:"Status"`
+	LastModified                             string `json:"LastModified"`
 }
 
 // FunctionCodeLocation says where code can be fetched from.
@@ -131,6 +165,7 @@ type GetFunctionResponse struct {
 	Configuration FunctionConfiguration `json:"Configuration"`
 	Code          FunctionCodeLocation  `json:"Code"`
 	Tags          map[string]string     `json:"Tags,omitempty"`
+	Concurrency   *Concurrency          `json:"Concurrency,omitempty"`
 }
 
 // ListFunctionsResponse is the body of ListFunctions.
@@ -150,6 +185,8 @@ type Error struct {
 	Status int `json:"-"`
 	// Reason is set on TooManyRequestsException.
 	Reason string `json:"Reason,omitempty"`
+	// RetryAfter is sent as the Retry-After header on throttles.
+	RetryAfter time.Duration `json:"-"`
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -184,3 +221,43 @@ type LogEvent struct {
 
 // MaxPayload is the largest synchronous request or response payload.
 const MaxPayload = 6 * 1024 * 1024
+
+// Prices is a price table in US dollars.
+type Prices struct {
+	PerRequest  float64 `json:"perRequest"`
+	PerGBSecond float64 `json:"perGBSecond"`
+}
+
+// Cost is what usage costs under a price table.
+type Cost struct {
+	Requests float64 `json:"requests"`
+	Compute  float64 `json:"compute"`
+	Total    float64 `json:"total"`
+}
+
+// UsageLine is one function version's metered usage (or a total).
+type UsageLine struct {
+	Function   string `json:"function,omitempty"`
+	Version    string `json:"version,omitempty"`
+	Requests   int64  `json:"requests"`
+	Errors     int64  `json:"errors"`
+	Timeouts   int64  `json:"timeouts"`
+	Throttles  int64  `json:"throttles"`
+	ColdStarts int64  `json:"coldStarts"`
+	DurationUs int64  `json:"durationUs"`
+	BilledMs   int64  `json:"billedMs"`
+	// MBMs is the sum of billed milliseconds times memory MB.
+	MBMs      int64   `json:"mbMs"`
+	InitUs    int64   `json:"initUs"`
+	GBSeconds float64 `json:"gbSeconds"`
+	Cost      Cost    `json:"cost"`
+}
+
+// UsageReport is the answer of GET UsagePath.
+type UsageReport struct {
+	Since     time.Time   `json:"since"`
+	Until     time.Time   `json:"until"`
+	Prices    Prices      `json:"prices"`
+	Functions []UsageLine `json:"functions"`
+	Total     UsageLine   `json:"total"`
+}

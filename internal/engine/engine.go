@@ -1,11 +1,23 @@
-// Package engine sits between the gateway and the runtimes: it keeps one
-// pool of instances per function version, starts instances on demand (cold
-// starts), reuses warm ones, enforces each invocation's deadline, discards
-// instances that were lost, drains a version when its function changes, and
-// reports every invocation as a Record.
+// Package engine sits between the gateway and the runtimes. It keeps one
+// pool of instances per function version and decides how many exist:
+//
+//   - a request takes an idle warm instance, else starts one (a cold start),
+//     up to the function's reserved concurrency; concurrent arrivals never
+//     start more instances than there are waiting requests, and a waiter
+//     takes whichever instance frees or starts first;
+//   - instances reserve their function's memory from the node's budget;
+//     when it is full, idle instances of other functions are evicted, least
+//     recently used first, before a request is refused (429);
+//   - idle instances are reaped after a keep-alive, down to zero, except a
+//     function's provisioned (always warm) instances;
+//   - a changed function's old pool drains: in-flight invocations finish,
+//     new ones go to the new version.
+//
+// Every invocation, throttled ones included, is reported as a Record.
 package engine
 
 import (
+	"container/list"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -13,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +36,23 @@ import (
 
 // ErrClosed is returned by Invoke once the engine is shutting down.
 var ErrClosed = errors.New("engine is shutting down")
+
+// Throttle reasons, as Lambda names them.
+const (
+	ReasonReservedConcurrency = "ReservedFunctionConcurrentInvocationLimitExceeded"
+	ReasonNodeFull            = "ConcurrentInvocationLimitExceeded"
+)
+
+// ThrottleError is returned by Invoke when a request was refused without
+// running: the function's reserved concurrency is reached, or the node's
+// memory is full of busy instances.
+type ThrottleError struct {
+	Reason     string
+	Message    string
+	RetryAfter time.Duration
+}
+
+func (e *ThrottleError) Error() string { return e.Message }
 
 // CodeSource fetches code by digest.
 type CodeSource interface {
@@ -40,17 +70,19 @@ const (
 	Throttled     Outcome = "throttled"
 )
 
-// Record describes one finished invocation: what metering and logs need.
+// Record describes one finished (or refused) invocation: what metering,
+// metrics and logs need.
 type Record struct {
 	Function     string
 	Version      string
 	RequestID    string
 	Start        time.Time
-	Duration     time.Duration
+	Duration     time.Duration // running time in the instance
 	BilledMs     int64
 	MemoryMB     int
 	MaxMemoryMB  int
-	InitDuration time.Duration // zero on a warm start
+	InitDuration time.Duration // the cold start, zero when warm
+	QueueWait    time.Duration // from arrival to holding an instance
 	Cold         bool
 	Outcome      Outcome
 	Log          []byte
@@ -66,11 +98,25 @@ type Config struct {
 	// OnRecord, if set, receives every invocation's record, synchronously
 	// on the invoking goroutine; it must be fast.
 	OnRecord func(*Record)
+	// KindOf, if set, names what kind of code a program holds.
+	KindOf func(sandbox.Program) string
 	// LogLimit caps the log bytes kept per invocation (default 256 KiB).
 	LogLimit int
+	// MemoryMB is the node's memory budget for instances (default 4096).
+	MemoryMB int
+	// IdleTimeout is how long an idle instance is kept (default 10m); a
+	// function's own setting overrides it.
+	IdleTimeout time.Duration
 	// Logger receives operational messages.
 	Logger *slog.Logger
 }
+
+// Defaults.
+const (
+	DefaultIdleTimeout = 10 * time.Minute
+	DefaultMemoryMB    = 4096
+	DefaultLogLimit    = 256 << 10
+)
 
 // Result is one invocation's outcome as the caller sees it.
 type Result struct {
@@ -91,26 +137,44 @@ type Engine struct {
 
 	mu       sync.Mutex
 	pools    map[string]*pool // by function name: the current version's pool
+	draining map[*pool]struct{}
 	prepared map[string]sandbox.Program
+	usedMB   int
+	lru      *list.List // of *instance, idle only; front = most recently used
 	closed   bool
+
 	inflight sync.WaitGroup
 	active   atomic.Int64
+	stop     chan struct{}
+	reaped   chan struct{}
 }
 
-// New returns an engine.
+// New returns an engine and starts its reaper; Close stops it.
 func New(cfg Config) *Engine {
 	if cfg.LogLimit <= 0 {
-		cfg.LogLimit = 256 << 10
+		cfg.LogLimit = DefaultLogLimit
+	}
+	if cfg.MemoryMB <= 0 {
+		cfg.MemoryMB = DefaultMemoryMB
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{
+	e := &Engine{
 		cfg:      cfg,
 		log:      cfg.Logger,
 		pools:    map[string]*pool{},
+		draining: map[*pool]struct{}{},
 		prepared: map[string]sandbox.Program{},
+		lru:      list.New(),
+		stop:     make(chan struct{}),
+		reaped:   make(chan struct{}),
 	}
+	go e.reaper()
+	return e
 }
 
 // specKey identifies everything a Program depends on.
@@ -135,14 +199,9 @@ func specOf(fn *registry.Function, code []byte) sandbox.Spec {
 	}
 }
 
-// Kinder is implemented by programs that can say what kind of code they
-// hold (for wasm: "command" or "sdk").
-type Kinder interface{ Kind() string }
-
 // Prepare validates and compiles code for fn before it is stored, so that
 // no invocation pays for compilation. It returns the program's kind when
-// the runtime reports one; a *sandbox.InvalidCodeError means the code was
-// refused.
+// known; a *sandbox.InvalidCodeError means the code was refused.
 func (e *Engine) Prepare(ctx context.Context, fn *registry.Function, code []byte) (string, error) {
 	rt, ok := e.cfg.Runtimes[fn.Runtime]
 	if !ok {
@@ -169,53 +228,69 @@ func (e *Engine) Prepare(ctx context.Context, fn *registry.Function, code []byte
 			e.mu.Unlock()
 		}
 	}
-	if k, ok := p.(Kinder); ok {
-		return k.Kind(), nil
+	if e.cfg.KindOf != nil {
+		return e.cfg.KindOf(p), nil
 	}
 	return "", nil
 }
 
 // Update reacts to a registry change: a changed or deleted function's pool
-// is drained (in-flight invocations finish, idle instances close).
+// drains, and a new or changed function gets its pool (and provisioned
+// instances) at once.
 func (e *Engine) Update(ch registry.Change) {
-	if ch.Old == nil {
-		return
+	if ch.Old != nil {
+		e.mu.Lock()
+		p := e.pools[ch.Old.Name]
+		switch {
+		case p == nil || (ch.New != nil && p.fn().RevisionID == ch.New.RevisionID):
+		case ch.New != nil && specKey(specOf(p.fn(), nil)) == specKey(specOf(ch.New, nil)):
+			// Only scaling settings changed: keep the warm instances.
+			p.cur.Store(ch.New)
+			select {
+			case <-p.ready:
+				p.provisionLocked()
+			default:
+			}
+		default:
+			delete(e.pools, ch.Old.Name)
+			e.drainLocked(p)
+		}
+		e.mu.Unlock()
 	}
-	e.mu.Lock()
-	p := e.pools[ch.Old.Name]
-	if p != nil && (ch.New == nil || p.fn.RevisionID != ch.New.RevisionID) {
-		delete(e.pools, ch.Old.Name)
-	} else {
-		p = nil
-	}
-	e.mu.Unlock()
-	if p != nil {
-		p.drain()
+	if ch.New != nil {
+		e.mu.Lock()
+		closed := e.closed
+		e.mu.Unlock()
+		if !closed {
+			_, _ = e.pool(ch.New)
+		}
 	}
 }
 
 // pool returns the pool for fn's current version, creating it (and
-// loading its program) when needed.
-func (e *Engine) pool(ctx context.Context, fn *registry.Function) (*pool, error) {
+// loading its program in the background) when needed.
+func (e *Engine) pool(fn *registry.Function) (*pool, error) {
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	if e.closed {
-		e.mu.Unlock()
 		return nil, ErrClosed
 	}
 	p := e.pools[fn.Name]
-	if p != nil && p.fn.RevisionID == fn.RevisionID {
-		e.mu.Unlock()
-		return p, p.wait(ctx)
+	if p != nil && p.fn().RevisionID == fn.RevisionID {
+		return p, nil
 	}
-	old := p
+	if p != nil {
+		if p.fn().LastModified.After(fn.LastModified) {
+			// The caller holds an older view than the pool: serve it with
+			// the newer version rather than going back.
+			return p, nil
+		}
+		e.drainLocked(p)
+	}
 	p = newPool(e, fn)
 	e.pools[fn.Name] = p
-	e.mu.Unlock()
-	if old != nil {
-		old.drain()
-	}
 	go p.load()
-	return p, p.wait(ctx)
+	return p, nil
 }
 
 // program finds a prepared program for fn or loads one.
@@ -241,20 +316,18 @@ func (e *Engine) program(ctx context.Context, fn *registry.Function) (sandbox.Pr
 	return rt.Load(ctx, specOf(fn, code))
 }
 
-// Warm loads fn's program ahead of its first invocation (used at start-up
-// and after deploys on other nodes).
+// Warm makes sure fn's pool exists and its program is loaded.
 func (e *Engine) Warm(ctx context.Context, fn *registry.Function) error {
-	p, err := e.pool(ctx, fn)
+	p, err := e.pool(fn)
 	if err != nil {
 		return err
 	}
-	_ = p
-	return nil
+	return p.wait(ctx)
 }
 
-// Invoke runs one invocation of fn. It returns an error only when the
-// function could not be run at all (the engine is closed, its code could
-// not be loaded); function errors, timeouts and crashes are in the Result.
+// Invoke runs one invocation of fn. Function errors, timeouts and crashes
+// are in the Result; an error means the function did not run: a
+// *ThrottleError, ErrClosed, or a failure to load or start it.
 func (e *Engine) Invoke(ctx context.Context, fn *registry.Function, requestID string, payload []byte) (*Result, error) {
 	e.mu.Lock()
 	if e.closed {
@@ -267,22 +340,114 @@ func (e *Engine) Invoke(ctx context.Context, fn *registry.Function, requestID st
 	e.active.Add(1)
 	defer e.active.Add(-1)
 
-	p, err := e.pool(ctx, fn)
-	if err != nil {
-		return nil, err
+	var res *Result
+	var err error
+	for attempt := 0; ; attempt++ {
+		var p *pool
+		if p, err = e.pool(fn); err != nil {
+			return nil, err
+		}
+		if err = p.wait(ctx); err != nil {
+			return nil, err
+		}
+		res, err = p.invoke(ctx, requestID, payload)
+		if !errors.Is(err, errDraining) || attempt == 3 {
+			break
+		}
 	}
-	return p.invoke(ctx, requestID, payload)
+	var te *ThrottleError
+	if errors.As(err, &te) && e.cfg.OnRecord != nil {
+		e.cfg.OnRecord(&Record{
+			Function: fn.Name, Version: registry.Version, RequestID: requestID,
+			Start: time.Now(), MemoryMB: fn.MemoryMB, Outcome: Throttled,
+		})
+	}
+	return res, err
 }
+
+// Available is how many instances of name's current version exist and are
+// not starting (idle or busy).
+func (e *Engine) Available(name string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p := e.pools[name]
+	if p == nil {
+		return 0
+	}
+	return len(p.idle) + p.busy
+}
+
+// IdleTimeout is the node's default keep-alive for idle instances.
+func (e *Engine) IdleTimeout() time.Duration { return e.cfg.IdleTimeout }
 
 // Active is the number of invocations in progress.
 func (e *Engine) Active() int { return int(e.active.Load()) }
+
+// PoolStats describes one function's instances.
+type PoolStats struct {
+	Function    string
+	Idle        int
+	Busy        int
+	Starting    int
+	Waiting     int
+	Provisioned int
+	MemoryMB    int // reserved by this function's instances
+}
+
+// Stats describes the node's instances.
+type Stats struct {
+	BudgetMB int
+	UsedMB   int
+	Pools    []PoolStats
+}
+
+// Stats returns a snapshot of every pool, draining ones included (they
+// are merged into their function's line).
+func (e *Engine) Stats() Stats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	by := map[string]*PoolStats{}
+	add := func(p *pool) {
+		s := by[p.fn().Name]
+		if s == nil {
+			s = &PoolStats{Function: p.fn().Name}
+			by[p.fn().Name] = s
+		}
+		s.Idle += len(p.idle)
+		s.Busy += p.busy
+		s.Starting += p.starting
+		s.Waiting += p.waiters.Len()
+		if !p.draining {
+			s.Provisioned = p.fn().ProvisionedConcurrency
+		}
+		s.MemoryMB += (len(p.idle) + p.busy + p.starting) * p.fn().MemoryMB
+	}
+	for _, p := range e.pools {
+		add(p)
+	}
+	for p := range e.draining {
+		add(p)
+	}
+	st := Stats{BudgetMB: e.cfg.MemoryMB, UsedMB: e.usedMB}
+	for _, s := range by {
+		st.Pools = append(st.Pools, *s)
+	}
+	sort.Slice(st.Pools, func(i, j int) bool { return st.Pools[i].Function < st.Pools[j].Function })
+	return st
+}
 
 // Close stops accepting invocations, waits for in-flight ones (bounded by
 // ctx), then closes every instance and program.
 func (e *Engine) Close(ctx context.Context) error {
 	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
 	e.closed = true
 	e.mu.Unlock()
+	close(e.stop)
+	<-e.reaped
 	done := make(chan struct{})
 	go func() { e.inflight.Wait(); close(done) }()
 	var err error
@@ -292,14 +457,13 @@ func (e *Engine) Close(ctx context.Context) error {
 		err = fmt.Errorf("in-flight invocations did not finish: %w", ctx.Err())
 	}
 	e.mu.Lock()
-	pools := e.pools
-	e.pools = map[string]*pool{}
+	for name, p := range e.pools {
+		delete(e.pools, name)
+		e.drainLocked(p)
+	}
 	prepared := e.prepared
 	e.prepared = map[string]sandbox.Program{}
 	e.mu.Unlock()
-	for _, p := range pools {
-		p.drain()
-	}
 	for _, p := range prepared {
 		_ = p.Close(context.Background())
 	}

@@ -1,50 +1,94 @@
 package engine
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
-	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/gustfaas/gust/api"
 	"github.com/gustfaas/gust/internal/registry"
 	"github.com/gustfaas/gust/internal/sandbox"
 )
 
-// pool holds the instances of one function version.
+// errDraining tells Invoke to resolve the function's pool again: the one it
+// had was replaced by a newer version.
+var errDraining = errors.New("pool is draining")
+
+// instance is one execution environment and its bookkeeping. All fields
+// but inst are guarded by the engine's mutex.
+type instance struct {
+	inst     sandbox.Instance
+	pool     *pool
+	lastUsed time.Time
+	elem     *list.Element // in the engine's LRU while idle
+}
+
+// grant is what a waiter receives: an instance (fresh or reused) or the
+// error that kept one from starting.
+type grant struct {
+	in      *instance
+	cold    bool
+	initDur time.Duration
+	err     error
+}
+
+type waiter struct {
+	ch   chan grant // buffered, capacity 1
+	elem *list.Element
+}
+
+// pool holds the instances of one function version. Its fields are
+// guarded by the engine's mutex, except those set once by load.
 type pool struct {
-	e  *Engine
-	fn *registry.Function
+	e   *Engine
+	cur atomic.Pointer[registry.Function] // the configuration; see fn
 
 	ready   chan struct{} // closed once prog or loadErr is set
 	prog    sandbox.Program
 	loadErr error
 
-	mu       sync.Mutex
-	idle     []sandbox.Instance // LIFO: the most recently used is warmest
+	idle     []*instance // LIFO: the most recently used is warmest
 	busy     int
+	starting int
+	waiters  list.List // of *waiter, FIFO
 	draining bool
+	progDone bool
 }
 
 func newPool(e *Engine, fn *registry.Function) *pool {
-	return &pool{e: e, fn: fn, ready: make(chan struct{})}
+	p := &pool{e: e, ready: make(chan struct{})}
+	p.cur.Store(fn)
+	return p
 }
+
+// fn is the pool's function configuration. Fields a program depends on
+// (code, memory, timeout, environment) never change for a pool; the others
+// (concurrency, keep-alive) can be updated in place.
+func (p *pool) fn() *registry.Function { return p.cur.Load() }
 
 func (p *pool) load() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	p.prog, p.loadErr = p.e.program(ctx, p.fn)
+	p.prog, p.loadErr = p.e.program(ctx, p.fn())
 	if p.loadErr != nil {
-		p.e.log.Error("load function", "function", p.fn.Name, "err", p.loadErr)
+		p.e.log.Error("load function", "function", p.fn().Name, "err", p.loadErr)
 	}
 	close(p.ready)
+	if p.loadErr == nil {
+		p.e.mu.Lock()
+		p.provisionLocked()
+		p.e.mu.Unlock()
+	}
 }
 
 func (p *pool) wait(ctx context.Context) error {
 	select {
 	case <-p.ready:
 		if p.loadErr != nil {
-			return fmt.Errorf("load %s: %w", p.fn.Name, p.loadErr)
+			return fmt.Errorf("load %s: %w", p.fn().Name, p.loadErr)
 		}
 		return nil
 	case <-ctx.Done():
@@ -52,97 +96,334 @@ func (p *pool) wait(ctx context.Context) error {
 	}
 }
 
-// acquire takes an idle instance or starts one. cold reports a start.
-func (p *pool) acquire(ctx context.Context) (inst sandbox.Instance, cold bool, initDur time.Duration, err error) {
-	p.mu.Lock()
-	if n := len(p.idle); n > 0 {
-		inst = p.idle[n-1]
-		p.idle[n-1] = nil
-		p.idle = p.idle[:n-1]
-		p.busy++
-		p.mu.Unlock()
-		return inst, false, 0, nil
-	}
-	p.busy++
-	p.mu.Unlock()
-	t0 := time.Now()
-	inst, err = p.prog.Start(ctx)
-	if err != nil {
-		p.release(nil, false)
-		return nil, true, 0, err
-	}
-	return inst, true, time.Since(t0), nil
-}
+func (p *pool) total() int { return len(p.idle) + p.busy + p.starting }
 
-// release returns inst to the pool (keep) or closes it.
-func (p *pool) release(inst sandbox.Instance, keep bool) {
-	p.mu.Lock()
-	p.busy--
-	if inst != nil && keep && !p.draining {
-		p.idle = append(p.idle, inst)
-		p.mu.Unlock()
+// provisionLocked starts instances until the pool holds its provisioned
+// minimum (as far as the budget allows without evicting).
+func (p *pool) provisionLocked() {
+	if p.draining || p.e.closed || p.loadErr != nil {
 		return
 	}
-	last := p.draining && p.busy == 0
-	p.mu.Unlock()
-	if inst != nil {
-		_ = inst.Close(context.Background())
+	for p.total() < p.fn().ProvisionedConcurrency && p.e.usedMB+p.fn().MemoryMB <= p.e.cfg.MemoryMB {
+		p.startLocked()
 	}
+}
+
+// startLocked reserves memory and starts one instance in the background.
+// The caller has checked the budget.
+func (p *pool) startLocked() {
+	p.starting++
+	p.e.usedMB += p.fn().MemoryMB
+	go p.start()
+}
+
+func (p *pool) start() {
+	ctx, cancel := context.WithTimeout(context.Background(), max(p.fn().Timeout(), 10*time.Second))
+	defer cancel()
+	t0 := time.Now()
+	inst, err := p.prog.Start(ctx)
+	initDur := time.Since(t0)
+
+	e := p.e
+	e.mu.Lock()
+	p.starting--
+	if err != nil {
+		e.usedMB -= p.fn().MemoryMB
+		e.log.Warn("start instance", "function", p.fn().Name, "err", err)
+		// The waiter this start was for learns why; the others keep
+		// waiting for instances that are running or starting.
+		if w := p.popWaiterLocked(); w != nil {
+			w.ch <- grant{err: fmt.Errorf("start instance of %s: %w", p.fn().Name, err)}
+		}
+		e.mu.Unlock()
+		return
+	}
+	in := &instance{inst: inst, pool: p, lastUsed: time.Now()}
+	if w := p.popWaiterLocked(); w != nil {
+		p.busy++
+		e.mu.Unlock()
+		w.ch <- grant{in: in, cold: true, initDur: initDur}
+		return
+	}
+	if p.draining {
+		e.usedMB -= p.fn().MemoryMB
+		last := p.total() == 0
+		e.mu.Unlock()
+		_ = inst.Close(context.Background())
+		if last {
+			p.closeProgram()
+		}
+		return
+	}
+	p.pushIdleLocked(in)
+	e.mu.Unlock()
+}
+
+func (p *pool) popWaiterLocked() *waiter {
+	f := p.waiters.Front()
+	if f == nil {
+		return nil
+	}
+	w := p.waiters.Remove(f).(*waiter)
+	w.elem = nil
+	return w
+}
+
+func (p *pool) pushIdleLocked(in *instance) {
+	in.lastUsed = time.Now()
+	p.idle = append(p.idle, in)
+	in.elem = p.e.lru.PushFront(in)
+}
+
+// removeIdleLocked takes in out of the idle set (it must be there).
+func (p *pool) removeIdleLocked(in *instance) {
+	for i, x := range p.idle {
+		if x == in {
+			copy(p.idle[i:], p.idle[i+1:])
+			p.idle[len(p.idle)-1] = nil
+			p.idle = p.idle[:len(p.idle)-1]
+			break
+		}
+	}
+	if in.elem != nil {
+		p.e.lru.Remove(in.elem)
+		in.elem = nil
+	}
+}
+
+// evictLocked frees at least needMB of budget by removing idle instances of
+// other pools, least recently used first, never going below a pool's
+// provisioned minimum. It returns the instances to close, or nil if the
+// budget cannot be freed (then nothing is removed).
+func (e *Engine) evictLocked(needMB int, except *pool) ([]*instance, bool) {
+	free := e.cfg.MemoryMB - e.usedMB
+	var victims []*instance
+	kept := map[*pool]int{}
+	for el := e.lru.Back(); el != nil && free < needMB; el = el.Prev() {
+		in := el.Value.(*instance)
+		q := in.pool
+		if q == except {
+			continue
+		}
+		if !q.draining && q.total()-kept[q] <= q.fn().ProvisionedConcurrency {
+			continue
+		}
+		kept[q]++
+		victims = append(victims, in)
+		free += q.fn().MemoryMB
+	}
+	if free < needMB {
+		return nil, false
+	}
+	for _, in := range victims {
+		in.pool.removeIdleLocked(in)
+		e.usedMB -= in.pool.fn().MemoryMB
+	}
+	return victims, true
+}
+
+func closeAll(ins []*instance) {
+	for _, in := range ins {
+		_ = in.inst.Close(context.Background())
+		in.pool.afterClose()
+	}
+}
+
+// afterClose closes the program once a draining pool is empty.
+func (p *pool) afterClose() {
+	p.e.mu.Lock()
+	last := p.draining && p.total() == 0
+	p.e.mu.Unlock()
 	if last {
 		p.closeProgram()
 	}
 }
 
-// drain stops the pool: idle instances close now, busy ones when they
-// finish, and the program after the last.
-func (p *pool) drain() {
-	p.mu.Lock()
+// acquire returns an instance for one invocation: an idle one, one that
+// frees up, or a new one.
+func (p *pool) acquire(ctx context.Context) (grant, error) {
+	e := p.e
+	fn := p.fn()
+	e.mu.Lock()
 	if p.draining {
-		p.mu.Unlock()
+		e.mu.Unlock()
+		return grant{}, errDraining
+	}
+	if n := len(p.idle); n > 0 {
+		in := p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		e.lru.Remove(in.elem)
+		in.elem = nil
+		p.busy++
+		e.mu.Unlock()
+		return grant{in: in}, nil
+	}
+	if fn.ReservedConcurrency != nil && p.busy+p.waiters.Len() >= *fn.ReservedConcurrency {
+		e.mu.Unlock()
+		return grant{}, &ThrottleError{
+			Reason:     ReasonReservedConcurrency,
+			Message:    fmt.Sprintf("Rate Exceeded: %s is running at its reserved concurrency of %d", fn.Name, *fn.ReservedConcurrency),
+			RetryAfter: time.Second,
+		}
+	}
+	w := &waiter{ch: make(chan grant, 1)}
+	w.elem = p.waiters.PushBack(w)
+	var victims []*instance
+	if p.starting < p.waiters.Len() {
+		ok := true
+		if e.usedMB+fn.MemoryMB > e.cfg.MemoryMB {
+			victims, ok = e.evictLocked(fn.MemoryMB, p)
+		}
+		if ok {
+			p.startLocked()
+		} else if p.starting == 0 && p.busy == 0 {
+			// Nothing of this function runs or starts, and the node is
+			// full of busy instances: refuse now, the function did not run.
+			p.waiters.Remove(w.elem)
+			e.mu.Unlock()
+			return grant{}, &ThrottleError{
+				Reason:     ReasonNodeFull,
+				Message:    fmt.Sprintf("Rate Exceeded: the node's memory (%d MB) is held by busy instances", e.cfg.MemoryMB),
+				RetryAfter: time.Second,
+			}
+		}
+		// Otherwise wait for one of this function's instances to free.
+	}
+	e.mu.Unlock()
+	if victims != nil {
+		go closeAll(victims)
+	}
+
+	select {
+	case g := <-w.ch:
+		return g, g.err
+	case <-ctx.Done():
+		e.mu.Lock()
+		if w.elem != nil {
+			p.waiters.Remove(w.elem)
+			w.elem = nil
+			e.mu.Unlock()
+			return grant{}, ctx.Err()
+		}
+		e.mu.Unlock()
+		// An instance was granted as we gave up: hand it back.
+		g := <-w.ch
+		if g.in != nil {
+			p.release(g.in, true)
+		}
+		return grant{}, ctx.Err()
+	}
+}
+
+// release returns in to the pool (keep) or discards it.
+func (p *pool) release(in *instance, keep bool) {
+	e := p.e
+	e.mu.Lock()
+	p.busy--
+	if keep && !e.closed {
+		// Waiters are served first, even by a draining pool: they arrived
+		// before the new version did.
+		if w := p.popWaiterLocked(); w != nil {
+			p.busy++
+			in.lastUsed = time.Now()
+			e.mu.Unlock()
+			w.ch <- grant{in: in}
+			return
+		}
+		if !p.draining {
+			p.pushIdleLocked(in)
+			e.mu.Unlock()
+			return
+		}
+	}
+	e.usedMB -= p.fn().MemoryMB
+	// A lost instance may leave waiters uncovered: start a replacement.
+	if !p.draining && !e.closed && p.starting < p.waiters.Len() && e.usedMB+p.fn().MemoryMB <= e.cfg.MemoryMB {
+		p.startLocked()
+	}
+	last := p.draining && p.total() == 0
+	e.mu.Unlock()
+	_ = in.inst.Close(context.Background())
+	if last {
+		p.closeProgram()
+	}
+}
+
+// drainLocked stops the pool: idle instances close now, busy ones when they
+// finish, and the program after the last.
+func (e *Engine) drainLocked(p *pool) {
+	if p.draining {
 		return
 	}
 	p.draining = true
 	idle := p.idle
 	p.idle = nil
-	last := p.busy == 0
-	p.mu.Unlock()
-	for _, inst := range idle {
-		_ = inst.Close(context.Background())
+	for _, in := range idle {
+		if in.elem != nil {
+			e.lru.Remove(in.elem)
+			in.elem = nil
+		}
+		e.usedMB -= p.fn().MemoryMB
 	}
-	if last {
-		go func() {
+	e.draining[p] = struct{}{}
+	last := p.total() == 0
+	go func() {
+		for _, in := range idle {
+			_ = in.inst.Close(context.Background())
+		}
+		if last {
 			<-p.ready
 			p.closeProgram()
-		}()
-	}
+		}
+	}()
 }
 
 func (p *pool) closeProgram() {
+	p.e.mu.Lock()
+	if p.progDone {
+		p.e.mu.Unlock()
+		return
+	}
+	p.progDone = true
+	delete(p.e.draining, p)
+	p.e.mu.Unlock()
 	if p.prog != nil {
 		_ = p.prog.Close(context.Background())
 	}
 }
 
+// invoke runs one invocation on an instance of this pool.
 func (p *pool) invoke(ctx context.Context, requestID string, payload []byte) (*Result, error) {
-	fn := p.fn
+	fn := p.fn()
+	arrived := time.Now()
+	// Waiting for an instance is bounded by the function's timeout too.
+	actx, cancel := context.WithTimeout(ctx, fn.Timeout())
+	g, err := p.acquire(actx)
+	cancel()
+	if err != nil {
+		var te *ThrottleError
+		if errors.As(err, &te) || errors.Is(err, context.Canceled) || errors.Is(err, errDraining) {
+			return nil, err
+		}
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			return nil, &ThrottleError{Reason: ReasonNodeFull, RetryAfter: time.Second,
+				Message: fmt.Sprintf("Rate Exceeded: no instance of %s became free within its timeout", fn.Name)}
+		}
+		return nil, err
+	}
 	start := time.Now()
 	deadline := start.Add(fn.Timeout())
-	ctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
-
-	inst, cold, initDur, err := p.acquire(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("start instance of %s: %w", fn.Name, err)
-	}
-	t0 := time.Now()
-	resp, err := inst.Invoke(ctx, sandbox.Request{
+	ictx, icancel := context.WithDeadline(ctx, deadline)
+	resp, err := g.in.inst.Invoke(ictx, sandbox.Request{
 		RequestID: requestID,
 		Deadline:  deadline,
 		Payload:   payload,
 		LogLimit:  p.e.cfg.LogLimit,
 	})
-	dur := time.Since(t0)
-	p.release(inst, err == nil)
+	icancel()
+	dur := time.Since(start)
+	p.release(g.in, err == nil)
 
 	rec := &Record{
 		Function:     fn.Name,
@@ -153,8 +434,9 @@ func (p *pool) invoke(ctx context.Context, requestID string, payload []byte) (*R
 		BilledMs:     billedMs(dur),
 		MemoryMB:     fn.MemoryMB,
 		MaxMemoryMB:  int((resp.MaxMemoryBytes + (1<<20 - 1)) >> 20),
-		InitDuration: initDur,
-		Cold:         cold,
+		InitDuration: g.initDur,
+		QueueWait:    start.Sub(arrived),
+		Cold:         g.cold,
 		Outcome:      Success,
 		Log:          resp.Log,
 	}
@@ -185,6 +467,13 @@ func (p *pool) invoke(ctx context.Context, requestID string, payload []byte) (*R
 		res.Payload = nil
 	} else if res.Err != nil {
 		rec.Outcome = FunctionError
+	} else if len(res.Payload) > api.MaxPayload {
+		rec.Outcome = FunctionError
+		res.Err = &sandbox.FunctionError{
+			Type:    "Function.ResponseSizeTooLarge",
+			Message: fmt.Sprintf("Response payload size (%d bytes) exceeded maximum allowed payload size (%d bytes).", len(res.Payload), api.MaxPayload),
+		}
+		res.Payload = nil
 	}
 	rec.Err = res.Err
 	if p.e.cfg.OnRecord != nil {
@@ -200,4 +489,59 @@ func billedMs(d time.Duration) int64 {
 		ms = 1
 	}
 	return ms
+}
+
+// reaper closes instances idle past their keep-alive and keeps provisioned
+// minimums topped up.
+func (e *Engine) reaper() {
+	defer close(e.reaped)
+	// Functions may keep instances for less than the node's default, so
+	// look at least every second; a pass over the idle list is cheap.
+	every := min(max(e.cfg.IdleTimeout/4, 50*time.Millisecond), time.Second)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case now := <-t.C:
+			e.Reap(now)
+		}
+	}
+}
+
+// Reap closes every instance idle since before its pool's keep-alive
+// (relative to now), never going below a pool's provisioned minimum, and
+// tops provisioned pools back up. It runs periodically; tests call it.
+func (e *Engine) Reap(now time.Time) {
+	e.mu.Lock()
+	var victims []*instance
+	kept := map[*pool]int{}
+	for el := e.lru.Back(); el != nil; {
+		prev := el.Prev()
+		in := el.Value.(*instance)
+		p := in.pool
+		idle := e.cfg.IdleTimeout
+		if p.fn().IdleTimeoutSec > 0 {
+			idle = time.Duration(p.fn().IdleTimeoutSec) * time.Second
+		}
+		if now.Sub(in.lastUsed) >= idle && p.total()-kept[p] > p.fn().ProvisionedConcurrency {
+			kept[p]++
+			victims = append(victims, in)
+		}
+		el = prev
+	}
+	for _, in := range victims {
+		in.pool.removeIdleLocked(in)
+		e.usedMB -= in.pool.fn().MemoryMB
+	}
+	for _, p := range e.pools {
+		select {
+		case <-p.ready:
+			p.provisionLocked()
+		default:
+		}
+	}
+	e.mu.Unlock()
+	closeAll(victims)
 }

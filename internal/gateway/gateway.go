@@ -56,6 +56,12 @@ type Config struct {
 	Control   *control.Control
 	Invoker   Invoker
 	Logs      LogReader
+	// Pools reports warm instances (optional).
+	Pools PoolStatser
+	// Usage serves metered usage (optional).
+	Usage http.Handler
+	// Metrics serves Prometheus metrics (optional).
+	Metrics   http.Handler
 	Auth      Authenticator
 	AuthError AuthErrorMapper
 	// Region and Account appear in ARNs.
@@ -106,15 +112,34 @@ func New(cfg Config) *Gateway {
 	g.mux.HandleFunc("PUT "+fp+"/{name}/code", g.signed(maxAPIBody, g.updateFunctionCode))
 	g.mux.HandleFunc("POST "+fp+"/{name}/invocations", g.signed(api.MaxPayload, g.invoke))
 	g.mux.HandleFunc("GET "+api.LogsPath+"/{name}", g.signed(0, g.readLogs))
+	g.mux.HandleFunc("PUT /2017-10-31/functions/{name}/concurrency", g.signed(0, g.putFunctionConcurrency))
+	g.mux.HandleFunc("GET /2019-09-30/functions/{name}/concurrency", g.signed(0, g.getFunctionConcurrency))
+	g.mux.HandleFunc("DELETE /2017-10-31/functions/{name}/concurrency", g.signed(0, g.deleteFunctionConcurrency))
+	g.mux.HandleFunc("PUT /2019-09-30/functions/{name}/provisioned-concurrency", g.signed(0, g.putProvisionedConcurrency))
+	g.mux.HandleFunc("GET /2019-09-30/functions/{name}/provisioned-concurrency", g.signed(0, g.getProvisionedConcurrency))
+	g.mux.HandleFunc("DELETE /2019-09-30/functions/{name}/provisioned-concurrency", g.signed(0, g.deleteProvisionedConcurrency))
+	if cfg.Usage != nil {
+		g.mux.HandleFunc("GET "+api.UsagePath, g.signed(0, func(w http.ResponseWriter, r *http.Request, _ []byte) { cfg.Usage.ServeHTTP(w, r) }))
+	}
+	if cfg.Metrics != nil {
+		g.mux.Handle("GET "+api.MetricsPath, cfg.Metrics)
+	}
 	g.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		io.WriteString(w, "ok\n")
 	})
+	g.mux.HandleFunc("/2017-10-31/", g.signed(0, g.unknownOperation))
+	g.mux.HandleFunc("/2019-09-30/", g.signed(0, g.unknownOperation))
 	g.mux.HandleFunc("/2015-03-31/", g.signed(0, func(w http.ResponseWriter, r *http.Request, _ []byte) {
 		g.writeError(w, r, &api.Error{Code: "UnknownOperationException", Status: http.StatusNotFound,
 			Message: fmt.Sprintf("Gust does not serve %s %s", r.Method, r.URL.Path)})
 	}))
 	return g
+}
+
+func (g *Gateway) unknownOperation(w http.ResponseWriter, r *http.Request, _ []byte) {
+	g.writeError(w, r, &api.Error{Code: "UnknownOperationException", Status: http.StatusNotFound,
+		Message: fmt.Sprintf("Gust does not serve %s %s", r.Method, r.URL.Path)})
 }
 
 // ServeHTTP implements http.Handler.
@@ -208,7 +233,7 @@ func (g *Gateway) writeError(w http.ResponseWriter, r *http.Request, e *api.Erro
 	}
 	w.Header().Set(api.HeaderErrorType, e.Code)
 	if e.Code == api.ErrTooManyRequests {
-		w.Header().Set("Retry-After", "1")
+		w.Header().Set("Retry-After", retryAfter(e.RetryAfter))
 	}
 	writeJSON(w, e.Status, e)
 	if e.Status >= 500 {
@@ -222,9 +247,13 @@ func (g *Gateway) apiError(err error, name string) *api.Error {
 	var ce *control.CodeError
 	var ie *sandbox.InvalidCodeError
 	var ae *api.Error
+	var te *engine.ThrottleError
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.As(err, &te):
+		return &api.Error{Code: api.ErrTooManyRequests, Status: http.StatusTooManyRequests, Message: te.Message,
+			Reason: te.Reason, RetryAfter: te.RetryAfter}
 	case errors.As(err, &ve):
 		return &api.Error{Code: api.ErrInvalidParameterValue, Status: http.StatusBadRequest, Message: ve.Message}
 	case errors.As(err, &ce):
@@ -242,6 +271,15 @@ func (g *Gateway) apiError(err error, name string) *api.Error {
 		return &api.Error{Code: api.ErrService, Status: http.StatusServiceUnavailable, Message: "the node is shutting down"}
 	}
 	return &api.Error{Code: api.ErrService, Status: http.StatusInternalServerError, Message: err.Error()}
+}
+
+// retryAfter renders a Retry-After header value in whole seconds (at least 1).
+func retryAfter(d time.Duration) string {
+	s := int((d + time.Second - 1) / time.Second)
+	if s < 1 {
+		s = 1
+	}
+	return fmt.Sprint(s)
 }
 
 func (g *Gateway) arn(name string) string {

@@ -38,6 +38,8 @@ func (g *Gateway) configuration(f *registry.Function) api.FunctionConfiguration 
 		LastUpdateStatus: "Successful",
 		PackageType:      "Zip",
 		Architectures:    []string{"x86_64"},
+		GustKind:         f.Kind,
+		GustIdleTimeout:  int32(f.IdleTimeoutSec),
 	}
 	if len(f.Env) > 0 {
 		c.Environment = &api.EnvironmentResponse{Variables: f.Env}
@@ -109,6 +111,9 @@ func (g *Gateway) createFunction(w http.ResponseWriter, r *http.Request, body []
 	if req.Environment != nil {
 		fn.Env = req.Environment.Variables
 	}
+	if req.GustIdleTimeout != nil {
+		fn.IdleTimeoutSec = int(*req.GustIdleTimeout)
+	}
 	stored, err := g.cfg.Control.Create(r.Context(), fn, req.Code.ZipFile)
 	if err != nil {
 		g.writeError(w, r, g.apiError(err, name))
@@ -163,6 +168,7 @@ func (g *Gateway) getFunction(w http.ResponseWriter, r *http.Request, _ []byte) 
 		Configuration: g.configuration(fn),
 		Code:          api.FunctionCodeLocation{RepositoryType: "Gust"},
 		Tags:          fn.Tags,
+		Concurrency:   g.concurrencyOf(fn),
 	})
 }
 
@@ -253,6 +259,9 @@ func (g *Gateway) updateFunctionConfiguration(w http.ResponseWriter, r *http.Req
 		}
 		if req.Environment != nil {
 			f.Env = req.Environment.Variables
+		}
+		if req.GustIdleTimeout != nil {
+			f.IdleTimeoutSec = int(*req.GustIdleTimeout)
 		}
 		return nil
 	})

@@ -251,6 +251,9 @@ func (g *Gateway) functionURL(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		e := g.apiError(err, name)
 		w.Header().Set(api.HeaderErrorType, e.Code)
+		if e.Code == api.ErrTooManyRequests {
+			w.Header().Set("Retry-After", retryAfter(e.RetryAfter))
+		}
 		writeJSON(w, e.Status, map[string]string{"Message": e.Message})
 		return
 	}

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gustfaas/gust/internal/control"
@@ -20,6 +21,7 @@ import (
 	"github.com/gustfaas/gust/internal/gateway"
 	"github.com/gustfaas/gust/internal/keyring"
 	"github.com/gustfaas/gust/internal/logs"
+	"github.com/gustfaas/gust/internal/meter"
 	"github.com/gustfaas/gust/internal/registry"
 	"github.com/gustfaas/gust/internal/sandbox"
 	"github.com/gustfaas/gust/internal/sandbox/wasm"
@@ -40,6 +42,13 @@ type Config struct {
 	GraceTimeout time.Duration
 	// Logger receives operational logs (default: discarded).
 	Logger *slog.Logger
+	// MemoryMB is the memory budget for instances (default: half the
+	// machine's memory).
+	MemoryMB int
+	// IdleTimeout is how long idle instances are kept (default 10m).
+	IdleTimeout time.Duration
+	// Prices cost metered usage (default: Lambda's list prices).
+	Prices meter.Prices
 }
 
 // CredentialsFile is the name of the credentials file in the data directory.
@@ -54,6 +63,8 @@ type Node struct {
 	rt       *wasm.Runtime
 	eng      *engine.Engine
 	logs     *logs.Log
+	meter    *meter.Meter
+	metrics  *meter.Metrics
 	control  *control.Control
 	srv      *http.Server
 	ln       net.Listener
@@ -112,12 +123,27 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if n.logs, err = logs.Open(ctx, n.sub, n.log); err != nil {
 		return nil, err
 	}
+	if cfg.MemoryMB == 0 {
+		cfg.MemoryMB = defaultMemoryMB()
+	}
 	n.eng = engine.New(engine.Config{
-		Runtimes: map[string]sandbox.Runtime{"wasm": n.rt},
-		Code:     n.reg,
-		OnRecord: func(r *engine.Record) { n.logs.Add(r, logs.Format(r)) },
-		Logger:   n.log,
+		Runtimes:    map[string]sandbox.Runtime{"wasm": n.rt},
+		Code:        n.reg,
+		KindOf:      kindOf,
+		MemoryMB:    cfg.MemoryMB,
+		IdleTimeout: cfg.IdleTimeout,
+		OnRecord: func(r *engine.Record) {
+			n.meter.Record(r)
+			if r.Outcome != engine.Throttled {
+				n.logs.Add(r, logs.Format(r))
+			}
+		},
+		Logger: n.log,
 	})
+	n.metrics = meter.NewMetrics(n.eng)
+	if n.meter, err = meter.Open(ctx, n.sub, meter.Config{Prices: cfg.Prices, Metrics: n.metrics, Logger: n.log}); err != nil {
+		return nil, err
+	}
 	n.reg.OnChange(func(ch registry.Change) {
 		n.eng.Update(ch)
 		if ch.New != nil {
@@ -142,6 +168,9 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		Control:   n.control,
 		Invoker:   n.eng,
 		Logs:      n.logs,
+		Pools:     n.eng,
+		Usage:     n.meter.Handler(),
+		Metrics:   n.metrics.Handler(),
 		Auth:      sigv4.NewVerifier("lambda", keys.Secret),
 		AuthError: sigv4.Describe,
 		Region:    cfg.Region,
@@ -191,6 +220,36 @@ func (n *Node) ensureCredentials(ctx context.Context, keys *keyring.Keyring) err
 	return nil
 }
 
+// kindOf names what a loaded program holds.
+func kindOf(p sandbox.Program) string {
+	if wp, ok := p.(*wasm.Program); ok {
+		return wp.Kind().String()
+	}
+	return ""
+}
+
+// defaultMemoryMB is half the machine's memory, or 4 GB when it cannot be
+// read.
+func defaultMemoryMB() int {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return engine.DefaultMemoryMB
+	}
+	var kb int
+	for _, line := range strings.Split(string(b), "\n") {
+		if _, err := fmt.Sscanf(line, "MemTotal: %d kB", &kb); err == nil {
+			return max(kb/1024/2, 256)
+		}
+	}
+	return engine.DefaultMemoryMB
+}
+
+// Engine exposes the engine (benchmarks and tests inspect its pools).
+func (n *Node) Engine() *engine.Engine { return n.eng }
+
+// Meter exposes the meter (benchmarks and tests query usage).
+func (n *Node) Meter() *meter.Meter { return n.meter }
+
 // URL is the node's base URL.
 func (n *Node) URL() string { return "http://" + n.ln.Addr().String() }
 
@@ -236,6 +295,9 @@ func (n *Node) closeAll(ctx context.Context) error {
 	}
 	if n.logs != nil {
 		n.logs.Close()
+	}
+	if n.meter != nil {
+		n.meter.Close()
 	}
 	if n.reg != nil {
 		if err := n.reg.Close(); err != nil {

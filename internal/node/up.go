@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gustfaas/gust/internal/gobuild"
+	"github.com/gustfaas/gust/internal/meter"
 	"github.com/gustfaas/gust/internal/registry"
 )
 
@@ -28,6 +29,8 @@ type UpOptions struct {
 	// IdleTimeout and MemoryMB tune the engine (zero: defaults).
 	IdleTimeout time.Duration
 	MemoryMB    int
+	// Prices cost metered usage (zero: Lambda's list prices).
+	Prices meter.Prices
 }
 
 // Up runs a node until ctx ends, printing where it listens and where its
@@ -38,13 +41,15 @@ func Up(ctx context.Context, o UpOptions, stdout, stderr io.Writer) error {
 		level = slog.LevelInfo
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	n, err := Start(ctx, Config{Listen: o.Listen, DataDir: o.DataDir, GraceTimeout: o.GraceTimeout, Logger: logger})
+	n, err := Start(ctx, Config{Listen: o.Listen, DataDir: o.DataDir, GraceTimeout: o.GraceTimeout, Logger: logger,
+		MemoryMB: o.MemoryMB, IdleTimeout: o.IdleTimeout, Prices: o.Prices})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "gust is up on %s\n", n.URL())
 	fmt.Fprintf(stdout, "  data:        %s\n", o.DataDir)
 	fmt.Fprintf(stdout, "  credentials: %s (AWS shared-credentials format, profile default)\n", n.CredentialsPath())
+	fmt.Fprintf(stdout, "  instances:   memory budget %d MB, idle keep-alive %s\n", n.cfg.MemoryMB, n.eng.IdleTimeout())
 	var deployed []string
 	if o.ExamplesDir != "" {
 		if _, err := os.Stat(o.ExamplesDir); err != nil {

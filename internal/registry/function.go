@@ -22,6 +22,8 @@ const (
 	MaxEnvBytes       = 4096
 	MaxDescription    = 256
 	MaxNameLen        = 64
+	MaxConcurrency    = 10000
+	MaxIdleTimeoutSec = 24 * 3600
 )
 
 // Runtimes lists the runtimes this node accepts.
@@ -43,9 +45,19 @@ type Function struct {
 	CodeSize     int64             `json:"codeSize"`
 	RevisionID   string            `json:"revisionId"`
 	LastModified time.Time         `json:"lastModified"`
-	// Kind is what the runtime found the code to be (for wasm: "command"
-	// or "sdk").
+	// Kind is what the runtime found the code to be (for wasm: a WASI
+	// command or a Gust SDK module).
 	Kind string `json:"kind,omitempty"`
+	// ReservedConcurrency caps concurrent invocations (nil: no cap; 0:
+	// the function is throttled entirely), as Lambda's
+	// PutFunctionConcurrency.
+	ReservedConcurrency *int `json:"reservedConcurrency,omitempty"`
+	// ProvisionedConcurrency is how many instances are kept warm at all
+	// times, started at deploy.
+	ProvisionedConcurrency int `json:"provisionedConcurrency,omitempty"`
+	// IdleTimeoutSec is how long an idle instance is kept (0: the node's
+	// default).
+	IdleTimeoutSec int `json:"idleTimeoutSec,omitempty"`
 }
 
 // Timeout is the function's timeout as a duration.
@@ -54,6 +66,10 @@ func (f *Function) Timeout() time.Duration { return time.Duration(f.TimeoutSec) 
 // Clone returns a deep copy.
 func (f *Function) Clone() *Function {
 	c := *f
+	if f.ReservedConcurrency != nil {
+		r := *f.ReservedConcurrency
+		c.ReservedConcurrency = &r
+	}
 	if f.Env != nil {
 		c.Env = make(map[string]string, len(f.Env))
 		for k, v := range f.Env {
@@ -153,6 +169,18 @@ func Normalize(f *Function) error {
 	}
 	if len(f.Description) > MaxDescription {
 		return &ValidationError{Field: "description", Message: fmt.Sprintf("1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to %d", MaxDescription)}
+	}
+	if f.ReservedConcurrency != nil && (*f.ReservedConcurrency < 0 || *f.ReservedConcurrency > MaxConcurrency) {
+		return &ValidationError{Field: "reservedConcurrentExecutions", Message: fmt.Sprintf("1 validation error detected: Value '%d' at 'reservedConcurrentExecutions' failed to satisfy constraint: Member must have value between 0 and %d", *f.ReservedConcurrency, MaxConcurrency)}
+	}
+	if f.ProvisionedConcurrency < 0 || f.ProvisionedConcurrency > MaxConcurrency {
+		return &ValidationError{Field: "provisionedConcurrentExecutions", Message: fmt.Sprintf("1 validation error detected: Value '%d' at 'provisionedConcurrentExecutions' failed to satisfy constraint: Member must have value between 0 and %d", f.ProvisionedConcurrency, MaxConcurrency)}
+	}
+	if f.ReservedConcurrency != nil && f.ProvisionedConcurrency > *f.ReservedConcurrency {
+		return &ValidationError{Field: "provisionedConcurrentExecutions", Message: fmt.Sprintf("Requested Provisioned Concurrency (%d) should not be greater than the reservedConcurrentExecution for function (%d)", f.ProvisionedConcurrency, *f.ReservedConcurrency)}
+	}
+	if f.IdleTimeoutSec < 0 || f.IdleTimeoutSec > MaxIdleTimeoutSec {
+		return &ValidationError{Field: "idleTimeout", Message: fmt.Sprintf("idle timeout %ds must be between 0 (the node's default) and %d seconds", f.IdleTimeoutSec, MaxIdleTimeoutSec)}
 	}
 	size := 0
 	for k, v := range f.Env {
