@@ -458,4 +458,3 @@ func TestDrainOnNewVersion(t *testing.T) {
 	}
 	waitFor(t, "old instance closed", func() bool { return rt.closes.Load() == 1 })
 }
-
