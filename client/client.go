@@ -1,6 +1,7 @@
 // Package client is the public Go client of a Gust node's HTTP API: the
-// subset of the AWS Lambda management and Invoke API that Gust serves, plus
-// Gust's log stream. Every request is signed with AWS Signature Version 4
+// subset of the AWS Lambda management and Invoke API that Gust serves
+// (including reserved and provisioned concurrency), plus Gust's log stream
+// and usage reports. Every request is signed with AWS Signature Version 4
 // (service "lambda"), as AWS SDKs sign, so the same key works for this
 // client, the AWS CLI and AWS SDKs.
 //
@@ -199,6 +200,67 @@ func (c *Client) DeleteFunction(ctx context.Context, name string) error {
 	return c.doJSON(ctx, http.MethodDelete, functionPath(name), nil, nil, nil)
 }
 
+// PutFunctionConcurrency reserves n concurrent executions for a function:
+// it never runs more than n at once, and n are kept out of the node's
+// shared pool for it.
+func (c *Client) PutFunctionConcurrency(ctx context.Context, name string, n int32) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	in := api.Concurrency{ReservedConcurrentExecutions: &n}
+	return c.doJSON(ctx, http.MethodPut, concurrencyPath(name), nil, in, nil)
+}
+
+// DeleteFunctionConcurrency removes a function's reserved concurrency.
+func (c *Client) DeleteFunctionConcurrency(ctx context.Context, name string) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	return c.doJSON(ctx, http.MethodDelete, concurrencyPath(name), nil, nil, nil)
+}
+
+// latestQualifier selects $LATEST, the only version Gust provisions.
+func latestQualifier() url.Values { return url.Values{"Qualifier": {"$LATEST"}} }
+
+// PutProvisionedConcurrency asks the node to keep n instances of the
+// function's $LATEST version warm. The returned state is the node's answer
+// at the time of the call; instances may still be starting.
+func (c *Client) PutProvisionedConcurrency(ctx context.Context, name string, n int32) (api.ProvisionedConcurrencyConfig, error) {
+	var out api.ProvisionedConcurrencyConfig
+	if err := checkName(name); err != nil {
+		return out, err
+	}
+	in := api.PutProvisionedConcurrencyConfigRequest{ProvisionedConcurrentExecutions: &n}
+	err := c.doJSON(ctx, http.MethodPut, provisionedPath(name), latestQualifier(), in, &out)
+	return out, err
+}
+
+// DeleteProvisionedConcurrency removes the provisioned concurrency of the
+// function's $LATEST version.
+func (c *Client) DeleteProvisionedConcurrency(ctx context.Context, name string) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	return c.doJSON(ctx, http.MethodDelete, provisionedPath(name), latestQualifier(), nil, nil)
+}
+
+// Usage returns metered usage since the given time, per function version
+// and in total, priced with the node's price table. A zero since leaves
+// the start to the node (24 hours ago); an empty function means all
+// functions.
+func (c *Client) Usage(ctx context.Context, since time.Time, function string) (api.UsageReport, error) {
+	var out api.UsageReport
+	q := url.Values{}
+	if !since.IsZero() {
+		q.Set("since", since.UTC().Format(time.RFC3339Nano))
+	}
+	if function != "" {
+		q.Set("function", function)
+	}
+	err := c.doJSON(ctx, http.MethodGet, strings.Split(strings.TrimPrefix(api.UsagePath, "/"), "/"), q, nil, &out)
+	return out, err
+}
+
 // InvokeOptions are the optional parts of an invocation.
 type InvokeOptions struct {
 	// InvocationType is api.InvocationRequestResponse (the default),
@@ -329,6 +391,18 @@ func checkName(name string) error {
 // functionPath returns the path segments of a function resource.
 func functionPath(name string, rest ...string) []string {
 	return append([]string{"2015-03-31", "functions", name}, rest...)
+}
+
+// concurrencyPath returns the path segments of a function's reserved
+// concurrency (API version 2017-10-31, as Lambda serves it).
+func concurrencyPath(name string) []string {
+	return []string{"2017-10-31", "functions", name, "concurrency"}
+}
+
+// provisionedPath returns the path segments of a function's provisioned
+// concurrency (API version 2019-09-30).
+func provisionedPath(name string) []string {
+	return []string{"2019-09-30", "functions", name, "provisioned-concurrency"}
 }
 
 // doJSON sends in (when not nil) as JSON and decodes a 2xx response into

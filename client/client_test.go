@@ -81,6 +81,20 @@ var helloConfig = api.FunctionConfiguration{
 
 func TestCalls(t *testing.T) {
 	ctx := context.Background()
+	provisioned := api.ProvisionedConcurrencyConfig{RequestedProvisionedConcurrentExecutions: 2,
+		AllocatedProvisionedConcurrentExecutions: 1, AvailableProvisionedConcurrentExecutions: 1,
+		Status: "IN_PROGRESS", LastModified: "2026-11-27T12:00:00.000+0000"}
+	line := api.UsageLine{Function: "hello", Version: "$LATEST", Requests: 10, Errors: 1, ColdStarts: 2,
+		BilledMs: 100, MBMs: 12800, GBSeconds: 0.0125, Cost: api.Cost{Requests: 0.000002, Compute: 0.000208, Total: 0.00021}}
+	total := line
+	total.Function, total.Version = "", ""
+	usage := api.UsageReport{
+		Since:     time.Date(2026, 11, 27, 11, 0, 0, 0, time.UTC),
+		Until:     time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC),
+		Prices:    api.Prices{PerRequest: 0.0000002, PerGBSecond: 0.0000166667},
+		Functions: []api.UsageLine{line},
+		Total:     total,
+	}
 	tests := []struct {
 		name string
 		// call runs the method and returns its result for comparison.
@@ -133,6 +147,43 @@ func TestCalls(t *testing.T) {
 		{name: "DeleteFunction",
 			call:       func(c *Client) (any, error) { return nil, c.DeleteFunction(ctx, "hello") },
 			wantMethod: "DELETE", wantURI: "/2015-03-31/functions/hello", status: 204},
+		{name: "PutFunctionConcurrency",
+			call:       func(c *Client) (any, error) { return nil, c.PutFunctionConcurrency(ctx, "hello", 5) },
+			wantMethod: "PUT", wantURI: "/2017-10-31/functions/hello/concurrency",
+			wantBody: `{"ReservedConcurrentExecutions":5}`,
+			status:   200, respond: api.Concurrency{ReservedConcurrentExecutions: i32(5)}},
+		{name: "PutFunctionConcurrency zero",
+			call:       func(c *Client) (any, error) { return nil, c.PutFunctionConcurrency(ctx, "hello", 0) },
+			wantMethod: "PUT", wantURI: "/2017-10-31/functions/hello/concurrency",
+			wantBody: `{"ReservedConcurrentExecutions":0}`,
+			status:   200, respond: api.Concurrency{ReservedConcurrentExecutions: i32(0)}},
+		{name: "DeleteFunctionConcurrency",
+			call:       func(c *Client) (any, error) { return nil, c.DeleteFunctionConcurrency(ctx, "hello") },
+			wantMethod: "DELETE", wantURI: "/2017-10-31/functions/hello/concurrency", status: 204},
+		{name: "PutProvisionedConcurrency",
+			call:       func(c *Client) (any, error) { return c.PutProvisionedConcurrency(ctx, "hello", 2) },
+			wantMethod: "PUT", wantURI: "/2019-09-30/functions/hello/provisioned-concurrency?Qualifier=%24LATEST",
+			wantBody: `{"ProvisionedConcurrentExecutions":2}`,
+			status:   202, respond: provisioned, want: provisioned},
+		{name: "DeleteProvisionedConcurrency",
+			call:       func(c *Client) (any, error) { return nil, c.DeleteProvisionedConcurrency(ctx, "hello") },
+			wantMethod: "DELETE", wantURI: "/2019-09-30/functions/hello/provisioned-concurrency?Qualifier=%24LATEST", status: 204},
+		{name: "Usage",
+			call: func(c *Client) (any, error) {
+				return c.Usage(ctx, time.Date(2026, 11, 27, 11, 0, 0, 5, time.FixedZone("x", 3600)), "hello")
+			},
+			wantMethod: "GET", wantURI: api.UsagePath + "?function=hello&since=2026-11-27T10%3A00%3A00.000000005Z",
+			status: 200, respond: usage, want: usage},
+		{name: "Usage all functions",
+			call: func(c *Client) (any, error) {
+				return c.Usage(ctx, time.Date(2026, 11, 27, 11, 0, 0, 0, time.UTC), "")
+			},
+			wantMethod: "GET", wantURI: api.UsagePath + "?since=2026-11-27T11%3A00%3A00Z",
+			status: 200, respond: usage, want: usage},
+		{name: "Usage default since",
+			call:       func(c *Client) (any, error) { return c.Usage(ctx, time.Time{}, "") },
+			wantMethod: "GET", wantURI: api.UsagePath,
+			status: 200, respond: usage, want: usage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -355,6 +406,17 @@ func TestBadInput(t *testing.T) {
 	c := New("http://127.0.0.1:1", testCreds)
 	if _, err := c.GetFunction(ctx, ""); err == nil {
 		t.Error("GetFunction(\"\") = nil error, want one")
+	}
+	empty := map[string]func() error{
+		"PutFunctionConcurrency":       func() error { return c.PutFunctionConcurrency(ctx, "", 1) },
+		"DeleteFunctionConcurrency":    func() error { return c.DeleteFunctionConcurrency(ctx, "") },
+		"PutProvisionedConcurrency":    func() error { _, err := c.PutProvisionedConcurrency(ctx, "", 1); return err },
+		"DeleteProvisionedConcurrency": func() error { return c.DeleteProvisionedConcurrency(ctx, "") },
+	}
+	for name, call := range empty {
+		if err := call(); err == nil {
+			t.Errorf("%s(\"\") = nil error, want one", name)
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/gustfaas/gust/internal/cli"
+	"github.com/gustfaas/gust/internal/meter"
 	"github.com/gustfaas/gust/internal/node"
 )
 
@@ -26,6 +27,7 @@ func up(ctx context.Context, o cli.UpOptions, stdout, stderr io.Writer) error {
 		Verbose:      o.Verbose,
 		IdleTimeout:  o.IdleTimeout,
 		MemoryMB:     o.MemoryMB,
+		Prices:       meter.Prices{PerRequest: o.PricePerRequest, PerGBSecond: o.PricePerGBSecond},
 	}
 	if o.Examples {
 		uo.ExamplesDir = "examples"

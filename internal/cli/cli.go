@@ -63,6 +63,10 @@ type UpOptions struct {
 	GraceTimeout time.Duration
 	// Verbose asks for operational logging on stderr.
 	Verbose bool
+	// PricePerRequest and PricePerGBSecond are the price table, in US
+	// dollars, usage reports are priced with.
+	PricePerRequest  float64
+	PricePerGBSecond float64
 }
 
 // UpFunc runs a node until ctx ends (SIGINT or SIGTERM), writing what a
@@ -203,6 +207,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.getCommand(),
 		a.rmCommand(),
 		a.logsCommand(),
+		a.usageReportCommand(),
 		a.versionCommand(),
 	)
 	return root

@@ -84,6 +84,7 @@ func TestCommands(t *testing.T) {
 	tests := []struct {
 		name     string
 		existing []string // functions present before the run
+		setup    func(n *fakeNode)
 		env      map[string]string
 		stdin    string
 		args     []string
@@ -94,6 +95,7 @@ func TestCommands(t *testing.T) {
 		stderrHas    []string
 		wantCalls    []string // exact, when not nil
 		checkJSON    func(t *testing.T, stdout string)
+		checkNode    func(t *testing.T, n *fakeNode)
 		noServer     bool
 		checkStderrE bool
 	}{
@@ -107,6 +109,113 @@ func TestCommands(t *testing.T) {
 			args:      []string{"deploy", "hello", wasmPath, "--timeout", "30"},
 			stdoutHas: []string{"updated hello", "timeout:  30s"},
 			wantCalls: []string{"POST /2015-03-31/functions", "PUT /2015-03-31/functions/hello/code", "PUT /2015-03-31/functions/hello/configuration"}},
+		{name: "deploy idle timeout creates", args: []string{"deploy", "hello", wasmPath, "--idle-timeout", "5m"},
+			stdoutHas: []string{"created hello", "idle keep-alive:  5m0s"},
+			wantCalls: []string{"POST /2015-03-31/functions"},
+			checkNode: func(t *testing.T, n *fakeNode) {
+				if got := n.fns["hello"].cfg.GustIdleTimeout; got != 300 {
+					t.Errorf("GustIdleTimeout = %d, want 300", got)
+				}
+			}},
+		{name: "deploy existing idle timeout zero updates configuration", existing: []string{"hello"},
+			setup:     func(n *fakeNode) { n.fns["hello"].cfg.GustIdleTimeout = 60 },
+			args:      []string{"deploy", "hello", wasmPath, "--idle-timeout", "0"},
+			stdoutHas: []string{"updated hello", "idle keep-alive:  node default"},
+			wantCalls: []string{"POST /2015-03-31/functions", "PUT /2015-03-31/functions/hello/code", "PUT /2015-03-31/functions/hello/configuration"},
+			checkNode: func(t *testing.T, n *fakeNode) {
+				if got := n.fns["hello"].cfg.GustIdleTimeout; got != 0 {
+					t.Errorf("GustIdleTimeout = %d, want 0", got)
+				}
+			}},
+		{name: "deploy idle timeout fraction", args: []string{"deploy", "hello", wasmPath, "--idle-timeout", "1500ms"},
+			wantCode: 2, stderrHas: []string{"--idle-timeout 1.5s: want whole seconds"}},
+		{name: "deploy idle timeout negative", args: []string{"deploy", "hello", wasmPath, "--idle-timeout", "-1s"},
+			wantCode: 2, stderrHas: []string{"--idle-timeout -1s"}},
+		{name: "deploy reserved concurrency", args: []string{"deploy", "hello", wasmPath, "--reserved-concurrency", "5"},
+			stdoutHas: []string{"created hello", "reserved concurrency:  5\n"},
+			wantCalls: []string{"POST /2015-03-31/functions", "PUT /2017-10-31/functions/hello/concurrency"},
+			checkNode: func(t *testing.T, n *fakeNode) {
+				if got := n.fns["hello"].reserved; got == nil || *got != 5 {
+					t.Errorf("reserved concurrency = %v, want 5", got)
+				}
+			}},
+		{name: "deploy reserved concurrency zero", existing: []string{"hello"},
+			args:      []string{"deploy", "hello", wasmPath, "--reserved-concurrency", "0"},
+			stdoutHas: []string{"updated hello", "reserved concurrency:  0\n"},
+			wantCalls: []string{"POST /2015-03-31/functions", "PUT /2015-03-31/functions/hello/code", "PUT /2017-10-31/functions/hello/concurrency"},
+			checkNode: func(t *testing.T, n *fakeNode) {
+				if got := n.fns["hello"].reserved; got == nil || *got != 0 {
+					t.Errorf("reserved concurrency = %v, want 0", got)
+				}
+			}},
+		{name: "deploy remove reserved concurrency", existing: []string{"hello"},
+			setup:     func(n *fakeNode) { n.fns["hello"].reserved = ptr[int32](3) },
+			args:      []string{"deploy", "hello", wasmPath, "--reserved-concurrency=-1"},
+			stdoutHas: []string{"updated hello", "reserved concurrency:  none\n"},
+			wantCalls: []string{"POST /2015-03-31/functions", "PUT /2015-03-31/functions/hello/code", "DELETE /2017-10-31/functions/hello/concurrency"},
+			checkNode: func(t *testing.T, n *fakeNode) {
+				if got := n.fns["hello"].reserved; got != nil {
+					t.Errorf("reserved concurrency = %d, want none", *got)
+				}
+			}},
+		{name: "deploy reserved concurrency invalid", args: []string{"deploy", "hello", wasmPath, "--reserved-concurrency=-2"},
+			wantCode: 2, stderrHas: []string{"--reserved-concurrency -2"},
+			checkNode: func(t *testing.T, n *fakeNode) {
+				if len(n.calls) != 0 {
+					t.Errorf("requests = %q, want none", n.calls)
+				}
+			}},
+		{name: "deploy provisioned", args: []string{"deploy", "hello", wasmPath, "--provisioned", "2"},
+			stdoutHas: []string{"created hello", "provisioned:  2 requested, 0 ready (IN_PROGRESS)\n"},
+			wantCalls: []string{"POST /2015-03-31/functions", "PUT /2019-09-30/functions/hello/provisioned-concurrency"},
+			checkNode: func(t *testing.T, n *fakeNode) {
+				if got := n.fns["hello"].provisioned; got != 2 {
+					t.Errorf("provisioned = %d, want 2", got)
+				}
+			}},
+		{name: "deploy provisioned zero", existing: []string{"hello"},
+			setup:     func(n *fakeNode) { n.fns["hello"].provisioned = 3 },
+			args:      []string{"deploy", "hello", wasmPath, "--provisioned", "0"},
+			stdoutHas: []string{"updated hello", "provisioned:  none\n"},
+			wantCalls: []string{"POST /2015-03-31/functions", "PUT /2015-03-31/functions/hello/code", "DELETE /2019-09-30/functions/hello/provisioned-concurrency"},
+			checkNode: func(t *testing.T, n *fakeNode) {
+				if got := n.fns["hello"].provisioned; got != 0 {
+					t.Errorf("provisioned = %d, want 0", got)
+				}
+			}},
+		{name: "deploy provisioned negative", args: []string{"deploy", "hello", wasmPath, "--provisioned=-1"},
+			wantCode: 2, stderrHas: []string{"--provisioned -1"}},
+		{name: "deploy concurrency json", args: []string{"deploy", "hello", wasmPath, "-o", "json",
+			"--idle-timeout", "90s", "--reserved-concurrency", "4", "--provisioned", "1"},
+			wantCalls: []string{"POST /2015-03-31/functions", "PUT /2017-10-31/functions/hello/concurrency",
+				"PUT /2019-09-30/functions/hello/provisioned-concurrency"},
+			checkJSON: func(t *testing.T, out string) {
+				var res deployResult
+				if err := json.Unmarshal([]byte(out), &res); err != nil {
+					t.Fatalf("deploy -o json output %q: %v", out, err)
+				}
+				want := deployResult{
+					Action:        "created",
+					Configuration: res.Configuration,
+					Concurrency:   &api.Concurrency{ReservedConcurrentExecutions: ptr[int32](4)},
+					ProvisionedConcurrency: &api.ProvisionedConcurrencyConfig{RequestedProvisionedConcurrentExecutions: 1,
+						Status: "IN_PROGRESS", LastModified: res.Configuration.LastModified},
+				}
+				res.ElapsedMs = 0
+				if diff := cmp.Diff(want, res); diff != "" {
+					t.Errorf("deploy -o json (-want +got):\n%s", diff)
+				}
+				if res.Configuration.GustIdleTimeout != 90 {
+					t.Errorf("deploy -o json GustIdleTimeout = %d, want 90", res.Configuration.GustIdleTimeout)
+				}
+			}},
+		{name: "deploy concurrency on a failed create", args: []string{"deploy", "hello", textFile, "--reserved-concurrency", "1"},
+			wantCode: 2, stderrHas: []string{"PATH must be"},
+			checkNode: func(t *testing.T, n *fakeNode) {
+				if len(n.calls) != 0 {
+					t.Errorf("requests = %q, want none", n.calls)
+				}
+			}},
 		{name: "deploy go package", args: []string{"deploy", "pkg", pkgDir}, stdoutHas: []string{"created pkg"}},
 		{name: "deploy json", args: []string{"deploy", "hello", wasmPath, "-o", "json", "--description", "hi"},
 			checkJSON: func(t *testing.T, out string) {
@@ -177,7 +286,15 @@ func TestCommands(t *testing.T) {
 		{name: "ls json empty", args: []string{"ls", "--output=json"}, wantStdout: ptr("[]\n")},
 
 		{name: "get", existing: []string{"hello"}, args: []string{"get", "hello"},
-			stdoutHas: []string{"name:          hello\n", "memory:        128 MB\n", "code sha256:   93a44bbb96c7", "runtime:       wasm\n"}},
+			stdoutHas: []string{"name:                 hello\n", "memory:               128 MB\n", "code sha256:          93a44bbb96c7",
+				"runtime:              wasm\n", "kind:                 wasi-command\n", "idle keep-alive:      node default\n",
+				"reserved concurrency: none\n"}},
+		{name: "get concurrency and idle timeout", existing: []string{"hello"}, args: []string{"get", "hello"},
+			setup:     func(n *fakeNode) { n.fns["hello"].reserved, n.fns["hello"].cfg.GustIdleTimeout = ptr[int32](5), 300 },
+			stdoutHas: []string{"idle keep-alive:      5m0s\n", "reserved concurrency: 5\n"}},
+		{name: "get reserved zero", existing: []string{"hello"}, args: []string{"get", "hello"},
+			setup:     func(n *fakeNode) { n.fns["hello"].reserved = ptr[int32](0) },
+			stdoutHas: []string{"reserved concurrency: 0\n"}},
 		{name: "get json", existing: []string{"hello"}, args: []string{"get", "hello", "-o", "json"},
 			checkJSON: func(t *testing.T, out string) {
 				var res api.GetFunctionResponse
@@ -219,6 +336,67 @@ func TestCommands(t *testing.T) {
 		{name: "logs bad since", existing: []string{"hello"}, args: []string{"logs", "hello", "--since", "yesterday"}, wantCode: 2,
 			stderrHas: []string{"--since"}},
 
+		{name: "usage", existing: []string{"b", "a"}, args: []string{"usage"},
+			wantStdout: ptr("" +
+				"FUNCTION  VERSION  REQUESTS  ERRORS  THROTTLES  COLD STARTS  GB-SECONDS  COST\n" +
+				"a         $LATEST  10        1       0          2            0.125       $0.0000041\n" +
+				"b         $LATEST  10        1       0          2            0.125       $0.0000041\n" +
+				"TOTAL              20        2       0          4            0.25        $0.0000082\n" +
+				"prices: $0.0000002 per request, $0.0000166667 per GB-second\n"),
+			wantCalls: []string{"GET " + api.UsagePath},
+			checkNode: func(t *testing.T, n *fakeNode) {
+				since, err := time.Parse(time.RFC3339Nano, n.usageQuery.Get("since"))
+				if err != nil {
+					t.Fatalf("usage since = %q: %v", n.usageQuery.Get("since"), err)
+				}
+				if d := time.Since(since); d < 24*time.Hour || d > 25*time.Hour {
+					t.Errorf("usage since = %v, want about 24h ago", since)
+				}
+				if n.usageQuery.Has("function") {
+					t.Errorf("usage query = %q, want no function", n.usageQuery.Encode())
+				}
+			}},
+		{name: "usage one function", existing: []string{"b", "a"}, args: []string{"usage", "--function", "b", "--since", "2026-11-27T11:00:00+01:00"},
+			stdoutHas: []string{"\nb         $LATEST  10", "\nTOTAL              10        1"},
+			checkNode: func(t *testing.T, n *fakeNode) {
+				if got, want := n.usageQuery.Encode(), "function=b&since=2026-11-27T10%3A00%3A00Z"; got != want {
+					t.Errorf("usage query = %q, want %q", got, want)
+				}
+			}},
+		{name: "usage none", args: []string{"usage", "--since", "1h"},
+			stdoutHas: []string{"TOTAL              0         0       0          0            0           $0.00\n"},
+			checkNode: func(t *testing.T, n *fakeNode) {
+				since, err := time.Parse(time.RFC3339Nano, n.usageQuery.Get("since"))
+				if d := time.Since(since); err != nil || d < time.Hour || d > 2*time.Hour {
+					t.Errorf("usage since = %q, want about 1h ago", n.usageQuery.Get("since"))
+				}
+			}},
+		{name: "usage json", existing: []string{"a", "b", "c"}, args: []string{"usage", "-o", "json"},
+			checkJSON: func(t *testing.T, out string) {
+				var rep api.UsageReport
+				if err := json.Unmarshal([]byte(out), &rep); err != nil {
+					t.Fatalf("usage -o json output %q: %v", out, err)
+				}
+				var names []string
+				for _, l := range rep.Functions {
+					names = append(names, l.Function)
+				}
+				if diff := cmp.Diff([]string{"a", "b", "c"}, names); diff != "" {
+					t.Errorf("usage -o json functions (-want +got):\n%s", diff)
+				}
+				if rep.Total.Requests != 30 || rep.Total.ColdStarts != 6 || rep.Prices != fakePrices {
+					t.Errorf("usage -o json total = %+v, prices = %+v", rep.Total, rep.Prices)
+				}
+			}},
+		{name: "usage bad since", args: []string{"usage", "--since", "last week"}, wantCode: 2,
+			stderrHas: []string{`--since "last week": want a duration like 10m or an RFC 3339 time`, "gust usage --help"},
+			checkNode: func(t *testing.T, n *fakeNode) {
+				if len(n.calls) != 0 {
+					t.Errorf("requests = %q, want none", n.calls)
+				}
+			}},
+		{name: "usage negative since", args: []string{"usage", "--since", "-1h"}, wantCode: 2, stderrHas: []string{"positive duration"}},
+		{name: "usage extra argument", args: []string{"usage", "a"}, wantCode: 2, stderrHas: []string{"takes 0 argument"}},
 		{name: "credentials from data dir", existing: []string{"a"}, args: []string{"ls", "--data", dataDir},
 			env: map[string]string{"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}, stdoutHas: []string{"a     wasm"}},
 		{name: "credentials from shared file", existing: []string{"a"}, args: []string{"ls"},
@@ -243,7 +421,7 @@ func TestCommands(t *testing.T) {
 		{name: "bad output", args: []string{"ls", "-o", "yaml"}, wantCode: 2, stderrHas: []string{"--output must be"}},
 		{name: "unknown command", args: []string{"frobnicate"}, wantCode: 2, stderrHas: []string{"gust: unknown command"}, noServer: true},
 		{name: "unknown flag", args: []string{"ls", "--nope"}, wantCode: 2, stderrHas: []string{"unknown flag: --nope", "gust ls --help"}},
-		{name: "help", args: []string{"--help"}, stdoutHas: []string{"deploy", "invoke", "logs"}, noServer: true},
+		{name: "help", args: []string{"--help"}, stdoutHas: []string{"deploy", "invoke", "logs", "usage"}, noServer: true},
 		{name: "up without node", args: []string{"up"}, wantCode: 1, stderrHas: []string{"cannot run a node"}, noServer: true},
 	}
 	for _, tt := range tests {
@@ -251,6 +429,9 @@ func TestCommands(t *testing.T) {
 			node := newFakeNode(t)
 			for _, name := range tt.existing {
 				node.add(name, wasmModule)
+			}
+			if tt.setup != nil {
+				tt.setup(node)
 			}
 			if tt.noServer {
 				node = nil
@@ -286,6 +467,11 @@ func TestCommands(t *testing.T) {
 			if tt.checkJSON != nil {
 				tt.checkJSON(t, got.stdout)
 			}
+			if tt.checkNode != nil {
+				node.mu.Lock()
+				defer node.mu.Unlock()
+				tt.checkNode(t, node)
+			}
 		})
 	}
 }
@@ -303,7 +489,7 @@ func TestDeployThenGet(t *testing.T) {
 		t.Fatalf("deploy = %d: %s", r.code, r.stderr)
 	}
 	r := run(t, node, nil, "", "get", "fn")
-	for _, s := range []string{"memory:        512 MB", "description:   d", "environment:   K=V"} {
+	for _, s := range []string{"memory:               512 MB", "description:          d", "environment:          K=V"} {
 		if !strings.Contains(r.stdout, s) {
 			t.Errorf("get stdout = %q, want it to contain %q", r.stdout, s)
 		}
@@ -357,13 +543,15 @@ func TestUp(t *testing.T) {
 		want UpOptions
 	}{
 		{name: "defaults", args: []string{"up"}, env: map[string]string{"HOME": "/home/u"},
-			want: UpOptions{Listen: "127.0.0.1:8080", DataDir: "/home/u/.local/share/gust", GraceTimeout: 10 * time.Second}},
+			want: UpOptions{Listen: "127.0.0.1:8080", DataDir: "/home/u/.local/share/gust", GraceTimeout: 10 * time.Second,
+				PricePerRequest: 0.0000002, PricePerGBSecond: 0.0000166667}},
 		{name: "xdg", args: []string{"up"}, env: map[string]string{"HOME": "/home/u", "XDG_DATA_HOME": "/xdg"},
-			want: UpOptions{Listen: "127.0.0.1:8080", DataDir: "/xdg/gust", GraceTimeout: 10 * time.Second}},
+			want: UpOptions{Listen: "127.0.0.1:8080", DataDir: "/xdg/gust", GraceTimeout: 10 * time.Second,
+				PricePerRequest: 0.0000002, PricePerGBSecond: 0.0000166667}},
 		{name: "flags", args: []string{"up", "--listen", ":9000", "--data", "/d", "--examples", "--grace", "3s",
-			"--idle-timeout", "1m", "--memory", "2048", "-v"},
+			"--idle-timeout", "1m", "--memory", "2048", "-v", "--price-per-request", "0.000001", "--price-per-gb-second", "0"},
 			want: UpOptions{Listen: ":9000", DataDir: "/d", Examples: true, GraceTimeout: 3 * time.Second,
-				IdleTimeout: time.Minute, MemoryMB: 2048, Verbose: true}},
+				IdleTimeout: time.Minute, MemoryMB: 2048, Verbose: true, PricePerRequest: 0.000001}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -389,6 +577,25 @@ func TestUp(t *testing.T) {
 			}
 			if stdout.String() != "up\n" {
 				t.Errorf("stdout = %q, want the Up function's output", stdout.String())
+			}
+		})
+	}
+	for _, args := range [][]string{
+		{"up", "--data", "/d", "--price-per-request=-1"},
+		{"up", "--data", "/d", "--price-per-gb-second=-0.1"},
+		{"up", "--data", "/d", "--price-per-request", "cheap"},
+	} {
+		t.Run(strings.Join(args[3:], " "), func(t *testing.T) {
+			var stderr bytes.Buffer
+			code := Run(context.Background(), args, Env{
+				Stderr: &stderr,
+				Up: func(context.Context, UpOptions, io.Writer, io.Writer) error {
+					t.Error("Up called with a bad price")
+					return nil
+				},
+			})
+			if code != ExitUsage || !strings.Contains(stderr.String(), "--price-per-") {
+				t.Errorf("Run(%q) = %d, %q; want %d and a message about the price", args, code, stderr.String(), ExitUsage)
 			}
 		})
 	}
@@ -457,6 +664,41 @@ func TestHumanBytes(t *testing.T) {
 	for _, tt := range tests {
 		if got := humanBytes(tt.in); got != tt.want {
 			t.Errorf("humanBytes(%d) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestFormatDollars(t *testing.T) {
+	tests := []struct {
+		in   float64
+		want string
+	}{
+		{0, "$0.00"},
+		{1, "$1.00"},
+		{1.5, "$1.50"},
+		{12.3456789, "$12.345679"},
+		{0.000012, "$0.000012"},
+		{0.0000122501, "$0.000012"},
+		{0.00021, "$0.00021"},
+		{0.0000041, "$0.0000041"},
+		{0.0000002, "$0.0000002"},
+		{0.000000000001, "$0.00"},
+	}
+	for _, tt := range tests {
+		if got := formatDollars(tt.in); got != tt.want {
+			t.Errorf("formatDollars(%g) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestFormatPrice(t *testing.T) {
+	tests := []struct {
+		in   float64
+		want string
+	}{{0, "$0.00"}, {0.0000002, "$0.0000002"}, {0.0000166667, "$0.0000166667"}, {2, "$2.00"}, {0.5, "$0.50"}}
+	for _, tt := range tests {
+		if got := formatPrice(tt.in); got != tt.want {
+			t.Errorf("formatPrice(%g) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -42,6 +43,9 @@ func (a *app) upCommand() *cobra.Command {
 			if a.dataDir == "" {
 				return usagef("cannot tell where to keep data: pass --data, or set XDG_DATA_HOME or HOME")
 			}
+			if o.PricePerRequest < 0 || o.PricePerGBSecond < 0 {
+				return usagef("--price-per-request and --price-per-gb-second must not be negative")
+			}
 			o.DataDir = a.dataDir
 			return a.env.Up(cmd.Context(), o, a.env.Stdout, a.env.Stderr)
 		},
@@ -53,21 +57,37 @@ func (a *app) upCommand() *cobra.Command {
 	f.DurationVar(&o.IdleTimeout, "idle-timeout", 0, "how long an idle instance stays warm (0: node default)")
 	f.IntVar(&o.MemoryMB, "memory", 0, "memory budget for all instances, in MB (0: node default)")
 	f.BoolVarP(&o.Verbose, "verbose", "v", false, "log operational messages to stderr")
+	f.Float64Var(&o.PricePerRequest, "price-per-request", defaultPricePerRequest, "US dollars per request, for usage reports")
+	f.Float64Var(&o.PricePerGBSecond, "price-per-gb-second", defaultPricePerGBSecond, "US dollars per GB-second of compute, for usage reports")
 	return cmd
 }
+
+// Default prices of `gust up`: AWS Lambda's x86 list prices.
+const (
+	defaultPricePerRequest  = 0.0000002
+	defaultPricePerGBSecond = 0.0000166667
+)
 
 // deployResult is `gust deploy -o json` output.
 type deployResult struct {
 	Action        string                    `json:"Action"` // "created" or "updated"
 	ElapsedMs     int64                     `json:"ElapsedMs"`
 	Configuration api.FunctionConfiguration `json:"Configuration"`
+	// Concurrency is set when --reserved-concurrency was given; it has no
+	// ReservedConcurrentExecutions when the reservation was removed.
+	Concurrency *api.Concurrency `json:"Concurrency,omitempty"`
+	// ProvisionedConcurrency is set when --provisioned was given and is
+	// more than zero.
+	ProvisionedConcurrency *api.ProvisionedConcurrencyConfig `json:"ProvisionedConcurrency,omitempty"`
 }
 
 func (a *app) deployCommand() *cobra.Command {
 	var (
-		memory, timeout int32
-		envVars         []string
-		description     string
+		memory, timeout       int32
+		envVars               []string
+		description           string
+		idleTimeout           time.Duration
+		reserved, provisioned int32
 	)
 	cmd := &cobra.Command{
 		Use:   "deploy NAME PATH",
@@ -75,14 +95,27 @@ func (a *app) deployCommand() *cobra.Command {
 		Long: "Create a function, or update its code if it exists.\n\n" +
 			"PATH is a WebAssembly module (.wasm), a zip holding one, or a directory holding a Go\n" +
 			"main package written with the Gust SDK, which is built for GOOS=wasip1 GOARCH=wasm.\n" +
-			"--memory, --timeout, --env and --description set the configuration; on an update\n" +
-			"only the flags given change it.",
+			"--memory, --timeout, --env, --description and --idle-timeout set the configuration;\n" +
+			"on an update only the flags given change it.\n\n" +
+			"--reserved-concurrency N caps the function at N concurrent invocations and keeps\n" +
+			"them for it (-1 removes the cap); --provisioned N keeps N instances warm (0 stops).",
 		Args: exactArgs("NAME", "PATH"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, path := args[0], args[1]
+			f := cmd.Flags()
 			env, err := parseEnv(envVars)
 			if err != nil {
 				return err
+			}
+			idleSec, err := idleSeconds(idleTimeout)
+			if err != nil {
+				return err
+			}
+			if f.Changed("reserved-concurrency") && reserved < -1 {
+				return usagef("--reserved-concurrency %d: want 0 or more, or -1 to remove it", reserved)
+			}
+			if f.Changed("provisioned") && provisioned < 0 {
+				return usagef("--provisioned %d: want 0 or more", provisioned)
 			}
 			c, err := a.client()
 			if err != nil {
@@ -101,7 +134,6 @@ func (a *app) deployCommand() *cobra.Command {
 			}
 			progress("uploading %s...", humanBytes(int64(len(code))))
 
-			f := cmd.Flags()
 			create := api.CreateFunctionRequest{
 				FunctionName: name,
 				Runtime:      "wasm",
@@ -123,6 +155,9 @@ func (a *app) deployCommand() *cobra.Command {
 			if f.Changed("description") {
 				update.Description, changed = &description, true
 			}
+			if f.Changed("idle-timeout") {
+				create.GustIdleTimeout, update.GustIdleTimeout, changed = &idleSec, &idleSec, true
+			}
 
 			res := deployResult{Action: "created"}
 			res.Configuration, err = c.CreateFunction(ctx, create)
@@ -137,6 +172,30 @@ func (a *app) deployCommand() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("deploy %s: %w", name, err)
 			}
+			if f.Changed("reserved-concurrency") {
+				if reserved < 0 {
+					err = c.DeleteFunctionConcurrency(ctx, name)
+					res.Concurrency = &api.Concurrency{}
+				} else {
+					err = c.PutFunctionConcurrency(ctx, name, reserved)
+					res.Concurrency = &api.Concurrency{ReservedConcurrentExecutions: &reserved}
+				}
+				if err != nil {
+					return fmt.Errorf("deploy %s: %s, but setting reserved concurrency failed: %w", name, res.Action, err)
+				}
+			}
+			if f.Changed("provisioned") {
+				if provisioned == 0 {
+					err = c.DeleteProvisionedConcurrency(ctx, name)
+				} else {
+					var pc api.ProvisionedConcurrencyConfig
+					pc, err = c.PutProvisionedConcurrency(ctx, name, provisioned)
+					res.ProvisionedConcurrency = &pc
+				}
+				if err != nil {
+					return fmt.Errorf("deploy %s: %s, but setting provisioned concurrency failed: %w", name, res.Action, err)
+				}
+			}
 			elapsed := time.Since(start)
 			res.ElapsedMs = elapsed.Milliseconds()
 			if a.output == outputJSON {
@@ -149,6 +208,20 @@ func (a *app) deployCommand() *cobra.Command {
 			fmt.Fprintf(w, "  sha256:\t%s\n", hexDigest(cfg.CodeSha256))
 			fmt.Fprintf(w, "  memory:\t%d MB\n", cfg.MemorySize)
 			fmt.Fprintf(w, "  timeout:\t%ds\n", cfg.Timeout)
+			if f.Changed("idle-timeout") {
+				fmt.Fprintf(w, "  idle keep-alive:\t%s\n", describeIdle(cfg.GustIdleTimeout))
+			}
+			if res.Concurrency != nil {
+				fmt.Fprintf(w, "  reserved concurrency:\t%s\n", describeReserved(res.Concurrency))
+			}
+			if f.Changed("provisioned") {
+				v := "none"
+				if pc := res.ProvisionedConcurrency; pc != nil {
+					v = fmt.Sprintf("%d requested, %d ready (%s)", pc.RequestedProvisionedConcurrentExecutions,
+						pc.AvailableProvisionedConcurrentExecutions, pc.Status)
+				}
+				fmt.Fprintf(w, "  provisioned:\t%s\n", v)
+			}
 			return w.Flush()
 		},
 	}
@@ -157,7 +230,39 @@ func (a *app) deployCommand() *cobra.Command {
 	f.Int32Var(&timeout, "timeout", 0, "timeout in seconds")
 	f.StringArrayVar(&envVars, "env", nil, "environment variable K=V (repeatable; replaces the whole environment)")
 	f.StringVar(&description, "description", "", "description")
+	f.DurationVar(&idleTimeout, "idle-timeout", 0, "how long an idle instance stays warm, in whole seconds (0: node default)")
+	f.Int32Var(&reserved, "reserved-concurrency", 0, "reserve and cap concurrent invocations (0: throttle all; -1: remove the reservation)")
+	f.Int32Var(&provisioned, "provisioned", 0, "instances to keep warm (0: none)")
 	return cmd
+}
+
+// idleSeconds converts --idle-timeout to GustIdleTimeout seconds.
+func idleSeconds(d time.Duration) (int32, error) {
+	switch {
+	case d < 0:
+		return 0, usagef("--idle-timeout %s: want 0 or more", d)
+	case d%time.Second != 0:
+		return 0, usagef("--idle-timeout %s: want whole seconds", d)
+	case d/time.Second > math.MaxInt32:
+		return 0, usagef("--idle-timeout %s: too long", d)
+	}
+	return int32(d / time.Second), nil
+}
+
+// describeIdle renders GustIdleTimeout.
+func describeIdle(sec int32) string {
+	if sec == 0 {
+		return "node default"
+	}
+	return (time.Duration(sec) * time.Second).String()
+}
+
+// describeReserved renders a function's reserved concurrency.
+func describeReserved(c *api.Concurrency) string {
+	if c == nil || c.ReservedConcurrentExecutions == nil {
+		return "none"
+	}
+	return strconv.Itoa(int(*c.ReservedConcurrentExecutions))
 }
 
 // wasm and zip file signatures.
@@ -408,11 +513,18 @@ func (a *app) getCommand() *cobra.Command {
 			line("name", f.FunctionName)
 			line("arn", f.FunctionArn)
 			line("runtime", f.Runtime)
+			kind := f.GustKind
+			if kind == "" {
+				kind = "unknown"
+			}
+			line("kind", kind)
 			if f.Handler != "" {
 				line("handler", f.Handler)
 			}
 			line("memory", fmt.Sprintf("%d MB", f.MemorySize))
 			line("timeout", fmt.Sprintf("%ds", f.Timeout))
+			line("idle keep-alive", describeIdle(f.GustIdleTimeout))
+			line("reserved concurrency", describeReserved(res.Concurrency))
 			line("code size", fmt.Sprintf("%s (%d bytes)", humanBytes(f.CodeSize), f.CodeSize))
 			line("code sha256", hexDigest(f.CodeSha256))
 			line("description", f.Description)
@@ -523,6 +635,96 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 		return t, nil
 	}
 	return time.Time{}, usagef("--since %q: want a duration like 10m or an RFC 3339 time", s)
+}
+
+func (a *app) usageReportCommand() *cobra.Command {
+	var since, function string
+	cmd := &cobra.Command{
+		Use:   "usage",
+		Short: "Show metered usage and what it costs",
+		Long: "Show requests, errors, throttles, cold starts and compute (GB-seconds) per function\n" +
+			"version, and their cost under the node's price table (set with `gust up\n" +
+			"--price-per-request` and `--price-per-gb-second`). --since takes a duration (24h)\n" +
+			"or an RFC 3339 time; the node counts whole minutes. With -o json, the node's report\n" +
+			"is printed as it is.",
+		Args: exactArgs(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			from, err := parseSince(since, time.Now())
+			if err != nil {
+				return err
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			rep, err := c.Usage(cmd.Context(), from, function)
+			if err != nil {
+				return fmt.Errorf("usage: %w", err)
+			}
+			if a.output == outputJSON {
+				return writeJSON(a.env.Stdout, rep)
+			}
+			w := tabwriter.NewWriter(a.env.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "FUNCTION\tVERSION\tREQUESTS\tERRORS\tTHROTTLES\tCOLD STARTS\tGB-SECONDS\tCOST")
+			row := func(fn, version string, l api.UsageLine) {
+				fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n", fn, version, l.Requests, l.Errors, l.Throttles,
+					l.ColdStarts, formatDecimal(l.GBSeconds, 6), formatDollars(l.Cost.Total))
+			}
+			for _, l := range rep.Functions {
+				row(l.Function, l.Version, l)
+			}
+			row("TOTAL", "", rep.Total)
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(a.env.Stdout, "prices: %s per request, %s per GB-second\n",
+				formatPrice(rep.Prices.PerRequest), formatPrice(rep.Prices.PerGBSecond))
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&since, "since", "24h", "usage newer than a duration ago (24h) or a time (RFC 3339)")
+	f.StringVar(&function, "function", "", "only this function (default: all)")
+	return cmd
+}
+
+// formatDollars renders an amount of US dollars with two to six
+// decimals, more (up to ten) when needed to show two significant digits
+// of a small amount: "$0.00", "$1.50", "$0.000012", "$0.0000002".
+func formatDollars(v float64) string {
+	digits, a := 6, math.Abs(v)
+	for digits < 10 && a != 0 && a < math.Pow10(1-digits) {
+		digits++
+	}
+	return "$" + atLeastTwoDecimals(formatDecimal(v, digits))
+}
+
+// formatPrice renders a price in US dollars exactly as it was configured:
+// "$0.0000166667".
+func formatPrice(v float64) string {
+	return "$" + atLeastTwoDecimals(strconv.FormatFloat(v, 'f', -1, 64))
+}
+
+// atLeastTwoDecimals pads a decimal number to two decimals: "1" is "1.00".
+func atLeastTwoDecimals(s string) string {
+	i := strings.IndexByte(s, '.')
+	if i < 0 {
+		return s + ".00"
+	}
+	if n := len(s) - i - 1; n < 2 {
+		return s + strings.Repeat("0", 2-n)
+	}
+	return s
+}
+
+// formatDecimal renders v with at most digits decimals, without trailing
+// zeros: formatDecimal(0.0125, 6) = "0.0125".
+func formatDecimal(v float64, digits int) string {
+	s := strconv.FormatFloat(v, 'f', digits, 64)
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	return s
 }
 
 // versionInfo is `gust version -o json` output.

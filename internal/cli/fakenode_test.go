@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,11 +32,15 @@ type fakeNode struct {
 	mu    sync.Mutex
 	fns   map[string]*fakeFunction
 	calls []string // "METHOD /path" of every verified request
+	// usageQuery is the query of the last usage request.
+	usageQuery url.Values
 }
 
 type fakeFunction struct {
-	cfg  api.FunctionConfiguration
-	code []byte
+	cfg         api.FunctionConfiguration
+	code        []byte
+	reserved    *int32
+	provisioned int32
 }
 
 func newFakeNode(t *testing.T) *fakeNode {
@@ -57,6 +62,11 @@ func newFakeNode(t *testing.T) *fakeNode {
 	mux.HandleFunc("DELETE /2015-03-31/functions/{name}", n.delete)
 	mux.HandleFunc("POST /2015-03-31/functions/{name}/invocations", n.invoke)
 	mux.HandleFunc("GET "+api.LogsPath+"/{name}", n.logs)
+	mux.HandleFunc("PUT /2017-10-31/functions/{name}/concurrency", n.putConcurrency)
+	mux.HandleFunc("DELETE /2017-10-31/functions/{name}/concurrency", n.deleteConcurrency)
+	mux.HandleFunc("PUT /2019-09-30/functions/{name}/provisioned-concurrency", n.putProvisioned)
+	mux.HandleFunc("DELETE /2019-09-30/functions/{name}/provisioned-concurrency", n.deleteProvisioned)
+	mux.HandleFunc("GET "+api.UsagePath, n.usage)
 	n.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(r.Body)
 		if err != nil {
@@ -90,7 +100,7 @@ func (n *fakeNode) config(name string, code []byte, mem, timeout int32) api.Func
 		Runtime: "wasm", CodeSize: int64(len(code)), CodeSha256: base64.StdEncoding.EncodeToString(sum[:]),
 		MemorySize: mem, Timeout: timeout, Version: "$LATEST", State: "Active", LastUpdateStatus: "Successful",
 		LastModified: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC).Format(api.TimeLayout),
-		PackageType:  "Zip", Architectures: []string{"x86_64"},
+		PackageType:  "Zip", Architectures: []string{"x86_64"}, GustKind: "wasi-command",
 	}
 }
 
@@ -137,6 +147,9 @@ func (n *fakeNode) create(w http.ResponseWriter, r *http.Request) {
 	}
 	f := &fakeFunction{cfg: n.config(in.FunctionName, in.Code.ZipFile, mem, timeout), code: in.Code.ZipFile}
 	f.cfg.Description = in.Description
+	if in.GustIdleTimeout != nil {
+		f.cfg.GustIdleTimeout = *in.GustIdleTimeout
+	}
 	if in.Environment != nil {
 		f.cfg.Environment = &api.EnvironmentResponse{Variables: in.Environment.Variables}
 	}
@@ -173,7 +186,11 @@ func (n *fakeNode) get(w http.ResponseWriter, r *http.Request) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if f := n.lookup(w, r); f != nil {
-		writeJSONResponse(w, 200, api.GetFunctionResponse{Configuration: f.cfg, Code: api.FunctionCodeLocation{RepositoryType: "S3"}})
+		res := api.GetFunctionResponse{Configuration: f.cfg, Code: api.FunctionCodeLocation{RepositoryType: "S3"}}
+		if f.reserved != nil {
+			res.Concurrency = &api.Concurrency{ReservedConcurrentExecutions: f.reserved}
+		}
+		writeJSONResponse(w, 200, res)
 	}
 }
 
@@ -195,7 +212,7 @@ func (n *fakeNode) updateCode(w http.ResponseWriter, r *http.Request) {
 	defer n.mu.Unlock()
 	if f := n.lookup(w, r); f != nil {
 		next := n.config(f.cfg.FunctionName, in.ZipFile, f.cfg.MemorySize, f.cfg.Timeout)
-		next.Description, next.Environment = f.cfg.Description, f.cfg.Environment
+		next.Description, next.Environment, next.GustIdleTimeout = f.cfg.Description, f.cfg.Environment, f.cfg.GustIdleTimeout
 		f.cfg, f.code = next, in.ZipFile
 		writeJSONResponse(w, 200, f.cfg)
 	}
@@ -218,6 +235,9 @@ func (n *fakeNode) updateConfig(w http.ResponseWriter, r *http.Request) {
 		}
 		if in.Description != nil {
 			f.cfg.Description = *in.Description
+		}
+		if in.GustIdleTimeout != nil {
+			f.cfg.GustIdleTimeout = *in.GustIdleTimeout
 		}
 		if in.Environment != nil {
 			f.cfg.Environment = &api.EnvironmentResponse{Variables: in.Environment.Variables}
@@ -285,4 +305,115 @@ func (n *fakeNode) logs(w http.ResponseWriter, r *http.Request) {
 		w.(http.Flusher).Flush()
 		<-r.Context().Done() // until the client goes away
 	}
+}
+
+func (n *fakeNode) putConcurrency(w http.ResponseWriter, r *http.Request) {
+	var in api.Concurrency
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil || in.ReservedConcurrentExecutions == nil {
+		writeAPIError(w, 400, api.ErrInvalidParameterValue, "ReservedConcurrentExecutions is required")
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if f := n.lookup(w, r); f != nil {
+		f.reserved = in.ReservedConcurrentExecutions
+		writeJSONResponse(w, 200, in)
+	}
+}
+
+func (n *fakeNode) deleteConcurrency(w http.ResponseWriter, r *http.Request) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if f := n.lookup(w, r); f != nil {
+		f.reserved = nil
+		w.WriteHeader(204)
+	}
+}
+
+// provisionedQualifier answers a 400 unless the request is for $LATEST.
+func provisionedQualifier(w http.ResponseWriter, r *http.Request) bool {
+	if q := r.URL.Query().Get("Qualifier"); q != "$LATEST" {
+		writeAPIError(w, 400, api.ErrInvalidParameterValue, "unsupported qualifier "+q)
+		return false
+	}
+	return true
+}
+
+func (n *fakeNode) putProvisioned(w http.ResponseWriter, r *http.Request) {
+	if !provisionedQualifier(w, r) {
+		return
+	}
+	var in api.PutProvisionedConcurrencyConfigRequest
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil || in.ProvisionedConcurrentExecutions == nil || *in.ProvisionedConcurrentExecutions < 1 {
+		writeAPIError(w, 400, api.ErrInvalidParameterValue, "ProvisionedConcurrentExecutions must be at least 1")
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if f := n.lookup(w, r); f != nil {
+		f.provisioned = *in.ProvisionedConcurrentExecutions
+		writeJSONResponse(w, 202, api.ProvisionedConcurrencyConfig{
+			RequestedProvisionedConcurrentExecutions: f.provisioned,
+			Status:                                   "IN_PROGRESS",
+			LastModified:                             f.cfg.LastModified,
+		})
+	}
+}
+
+func (n *fakeNode) deleteProvisioned(w http.ResponseWriter, r *http.Request) {
+	if !provisionedQualifier(w, r) {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if f := n.lookup(w, r); f != nil {
+		f.provisioned = 0
+		w.WriteHeader(204)
+	}
+}
+
+// fakePrices is the fake node's price table.
+var fakePrices = api.Prices{PerRequest: 0.0000002, PerGBSecond: 0.0000166667}
+
+// usage reports canned usage for every function (or the one asked for):
+// ten requests of 100 ms at the function's memory, one error, two cold
+// starts.
+func (n *fakeNode) usage(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	since, err := time.Parse(time.RFC3339Nano, q.Get("since"))
+	if err != nil {
+		writeAPIError(w, 400, api.ErrInvalidParameterValue, "bad since")
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.usageQuery = q
+	names := make([]string, 0, len(n.fns))
+	for name := range n.fns {
+		if fn := q.Get("function"); fn == "" || fn == name {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	rep := api.UsageReport{Since: since, Until: since.Add(time.Hour), Prices: fakePrices, Functions: []api.UsageLine{}}
+	for _, name := range names {
+		l := api.UsageLine{Function: name, Version: "$LATEST", Requests: 10, Errors: 1, ColdStarts: 2, BilledMs: 1000,
+			MBMs: 1000 * int64(n.fns[name].cfg.MemorySize)}
+		l.GBSeconds = float64(l.MBMs) / 1024 / 1000
+		l.Cost.Requests = float64(l.Requests) * fakePrices.PerRequest
+		l.Cost.Compute = l.GBSeconds * fakePrices.PerGBSecond
+		l.Cost.Total = l.Cost.Requests + l.Cost.Compute
+		rep.Functions = append(rep.Functions, l)
+		t := &rep.Total
+		t.Requests += l.Requests
+		t.Errors += l.Errors
+		t.ColdStarts += l.ColdStarts
+		t.BilledMs += l.BilledMs
+		t.MBMs += l.MBMs
+		t.GBSeconds += l.GBSeconds
+		t.Cost.Requests += l.Cost.Requests
+		t.Cost.Compute += l.Cost.Compute
+		t.Cost.Total += l.Cost.Total
+	}
+	writeJSONResponse(w, 200, rep)
 }

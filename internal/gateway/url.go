@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -168,7 +169,9 @@ func sourceIP(r *http.Request) string {
 // response (the caller answers 502).
 func WriteURLResponse(w http.ResponseWriter, payload []byte) error {
 	var probe map[string]json.RawMessage
-	if json.Unmarshal(payload, &probe) == nil {
+	// Only an object that mentions statusCode can be a structured
+	// response; skip decoding everything else.
+	if structured(payload) && json.Unmarshal(payload, &probe) == nil {
 		if _, ok := probe["statusCode"]; ok {
 			var resp URLResponse
 			if err := json.Unmarshal(payload, &resp); err != nil {
@@ -204,6 +207,13 @@ func WriteURLResponse(w http.ResponseWriter, payload []byte) error {
 	w.WriteHeader(http.StatusOK)
 	w.Write(payload)
 	return nil
+}
+
+// structured reports whether payload may be a structured response: a JSON
+// object containing the key "statusCode".
+func structured(payload []byte) bool {
+	p := bytes.TrimLeft(payload, " \t\r\n")
+	return len(p) > 0 && p[0] == '{' && bytes.Contains(p, []byte(`"statusCode"`))
 }
 
 // functionURL serves /fn/{name} and /fn/{name}/{path...}. It needs no

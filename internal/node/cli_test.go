@@ -107,3 +107,39 @@ func TestCLI(t *testing.T) {
 		t.Errorf("deploy of a missing file exited 0")
 	}
 }
+
+// TestCLIUsageAndScaling: usage, reserved and provisioned concurrency and
+// the keep-alive through the CLI against a real node.
+func TestCLIUsageAndScaling(t *testing.T) {
+	buildGuests(t)
+	dir := t.TempDir()
+	n := startNode(t, dir)
+	wasmFile := filepath.Join(t.TempDir(), "hello.wasm")
+	os.WriteFile(wasmFile, guests.hello, 0o644)
+	if code, out, errs := gust(t, n, dir, "", "deploy", "hello", wasmFile, "--idle-timeout", "30s", "--reserved-concurrency", "5", "--provisioned", "2"); code != 0 {
+		t.Fatalf("deploy = %d\n%s%s", code, out, errs)
+	}
+	waitUntil(t, "two provisioned instances", func() bool { return idleOf(n, "hello") == 2 })
+	code, out, _ := gust(t, n, dir, "", "get", "hello")
+	for _, want := range []string{"30s", "5"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("get = %d, lacks %q:\n%s", code, want, out)
+		}
+	}
+	for i := 0; i < 4; i++ {
+		if code, _, errs := gust(t, n, dir, "", "invoke", "hello"); code != 0 {
+			t.Fatalf("invoke = %d %s", code, errs)
+		}
+	}
+	code, out, errs := gust(t, n, dir, "", "usage", "--since", "1h", "-o", "json")
+	var rep struct {
+		Total struct{ Requests int64 }
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil || rep.Total.Requests != 4 {
+		t.Errorf("usage -o json = %d %s %s, want 4 requests", code, out, errs)
+	}
+	code, out, _ = gust(t, n, dir, "", "usage")
+	if code != 0 || !strings.Contains(out, "hello") || !strings.Contains(out, "TOTAL") {
+		t.Errorf("usage = %d\n%s", code, out)
+	}
+}

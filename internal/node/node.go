@@ -49,6 +49,9 @@ type Config struct {
 	IdleTimeout time.Duration
 	// Prices cost metered usage (default: Lambda's list prices).
 	Prices meter.Prices
+	// Observe, if set, also receives every invocation record (benchmarks
+	// use it to read init durations); it must be fast.
+	Observe func(*engine.Record)
 }
 
 // CredentialsFile is the name of the credentials file in the data directory.
@@ -133,6 +136,9 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		MemoryMB:    cfg.MemoryMB,
 		IdleTimeout: cfg.IdleTimeout,
 		OnRecord: func(r *engine.Record) {
+			if cfg.Observe != nil {
+				cfg.Observe(r)
+			}
 			n.meter.Record(r)
 			if r.Outcome != engine.Throttled {
 				n.logs.Add(r, logs.Format(r))
