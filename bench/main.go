@@ -15,6 +15,7 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -79,7 +80,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var o options
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.scenarios, "scenarios", "warm,overhead,cold,burst,memory,scaledown", "comma-separated scenarios")
+	fs.StringVar(&o.scenarios, "scenarios", "deploy,warm,overhead,cold,burst,memory,scaledown", "comma-separated scenarios")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of each throughput run")
 	fs.IntVar(&o.conns, "conns", 64, "connections for the throughput runs")
 	fs.IntVar(&o.coldRuns, "cold-runs", 300, "cold starts measured per module kind")
@@ -117,6 +118,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		var rows []row
 		var err error
 		switch strings.TrimSpace(sc) {
+		case "deploy":
+			rows, err = b.deploy(ctx)
 		case "warm":
 			rows, err = b.warm(ctx)
 		case "overhead":
@@ -177,6 +180,7 @@ type bench struct {
 	c       *client.Client
 	bare    *http.Server
 	bareURL string
+	hello   []byte
 
 	mu    sync.Mutex
 	inits map[string][]time.Duration // function -> init durations of cold starts
@@ -202,6 +206,7 @@ func newBench(ctx context.Context, o options, log io.Writer) (*bench, error) {
 
 	fmt.Fprintf(log, "bench: building and deploying hello (SDK) and echo (WASI command)...\n")
 	hello, err := gobuild.Build(ctx, filepath.Join("examples", "hello"))
+	b.hello = hello
 	if err != nil {
 		return nil, fmt.Errorf("build hello (run from the repository root): %w", err)
 	}
@@ -270,6 +275,56 @@ func (b *bench) load(ctx context.Context, url string, conns int, d time.Duration
 		return loadResult{}, fmt.Errorf("load generator output: %w", err)
 	}
 	return r, nil
+}
+
+// deploy times deploying the hello example (a module the node has never
+// compiled: a distinct build each run), its first invocation, and warm
+// invocations after it, through /fn.
+func (b *bench) deploy(ctx context.Context) ([]row, error) {
+	// Append a custom section so the digest (and the compile) is new.
+	code := append(append([]byte(nil), b.hello...), 0x00, 0x09, 0x04, 'g', 'u', 's', 't', 0, 0, 0, 0)
+	binary.LittleEndian.PutUint32(code[len(code)-4:], uint32(time.Now().UnixNano()))
+	t0 := time.Now()
+	if _, err := b.c.CreateFunction(ctx, api.CreateFunctionRequest{FunctionName: "hello-deploy", Runtime: "wasm", Code: &api.FunctionCode{ZipFile: code}}); err != nil {
+		return nil, err
+	}
+	deploy := time.Since(t0)
+	hc := &http.Client{}
+	get := func() (time.Duration, error) {
+		t0 := time.Now()
+		resp, err := hc.Get(b.n.URL() + "/fn/hello-deploy?name=x")
+		if err != nil {
+			return 0, err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return 0, fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return time.Since(t0), nil
+	}
+	first, err := get()
+	if err != nil {
+		return nil, err
+	}
+	var warm []time.Duration
+	for i := 0; i < 2000; i++ {
+		d, err := get()
+		if err != nil {
+			return nil, err
+		}
+		warm = append(warm, d)
+	}
+	sortD(warm)
+	if err := b.c.DeleteFunction(ctx, "hello-deploy"); err != nil {
+		return nil, err
+	}
+	return []row{
+		{"deploy", "deploy hello (CreateFunction, compile included)", round2(deploy.Seconds() * 1000), "ms", "", fmt.Sprintf("%.1f MB module", float64(len(code))/1e6)},
+		{"deploy", "first request to /fn/hello after deploy", round2(us(first) / 1000), "ms", "", "includes the cold start"},
+		{"deploy", "warm request to /fn/hello p50", round2(us(percentile(warm, .5)) / 1000), "ms", "", "2000 sequential requests, keep-alive"},
+		{"deploy", "warm request to /fn/hello p99", round2(us(percentile(warm, .99)) / 1000), "ms", "", ""},
+	}, nil
 }
 
 func (b *bench) warm(ctx context.Context) ([]row, error) {

@@ -161,6 +161,8 @@ func TestBadInvocations(t *testing.T) {
 		{"past its timeout", "loop", `{}`, "Task timed out after 1.00 seconds", ""},
 		{"go guest past its timeout", "guest", `{"loop":true}`, "Task timed out after 1.00 seconds", ""},
 		{"past its memory cap", "guest", `{"growMB":400}`, "", ""},
+		{"response over 6 MB", "guest", `{"outMB":7}`, "6291456", ""},
+		{"log over the per-invocation limit", "guest", `{"logN":30000,"exit":1}`, "", "[gust: log truncated"},
 	}
 	for _, tt := range guestErrs {
 		t.Run(tt.name, func(t *testing.T) {
