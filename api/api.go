@@ -51,7 +51,9 @@ type EnvironmentResponse struct {
 }
 
 // FunctionCode carries code on CreateFunction. Only ZipFile is supported:
-// a zip holding one .wasm module at its root, or a raw wasm module.
+// for runtime wasm, a zip holding one .wasm module at its root or the raw
+// module; for the Lambda runtimes, a zip of the function's code (with an
+// executable bootstrap at its root for provided.*).
 type FunctionCode struct {
 	ZipFile         []byte `json:"ZipFile,omitempty"`
 	S3Bucket        string `json:"S3Bucket,omitempty"`
@@ -131,6 +133,10 @@ type FunctionConfiguration struct {
 	// function's own idle keep-alive in seconds (0: the node's default).
 	GustKind        string `json:"GustKind,omitempty"`
 	GustIdleTimeout int32  `json:"GustIdleTimeout,omitempty"`
+	// GustIsolation is Gust's extension: how the function's instances are
+	// sandboxed on this node, one line per measure, such as
+	// "on: pid namespace" or "off: network namespace: shared with the host".
+	GustIsolation []string `json:"GustIsolation,omitempty"`
 }
 
 // Concurrency is a function's reserved concurrency

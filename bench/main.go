@@ -14,6 +14,8 @@
 package main
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -41,9 +43,12 @@ import (
 	"github.com/gustfaas/gust/internal/engine"
 	"github.com/gustfaas/gust/internal/gobuild"
 	"github.com/gustfaas/gust/internal/node"
+	"github.com/gustfaas/gust/internal/sandbox/process"
 )
 
 func main() {
+	// Process-runtime instances start as this binary in helper mode.
+	process.RunHelperIfRequested()
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -80,7 +85,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var o options
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.scenarios, "scenarios", "deploy,warm,overhead,cold,burst,memory,scaledown", "comma-separated scenarios")
+	fs.StringVar(&o.scenarios, "scenarios", "deploy,warm,overhead,cold,burst,memory,scaledown,lambda", "comma-separated scenarios")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of each throughput run")
 	fs.IntVar(&o.conns, "conns", 64, "connections for the throughput runs")
 	fs.IntVar(&o.coldRuns, "cold-runs", 300, "cold starts measured per module kind")
@@ -132,6 +137,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			rows, err = b.memory(ctx)
 		case "scaledown":
 			rows, err = b.scaleDown(ctx)
+		case "lambda":
+			rows, err = b.lambdaGo(ctx)
 		default:
 			err = fmt.Errorf("unknown scenario %q", sc)
 		}
@@ -226,6 +233,7 @@ func newBench(ctx context.Context, o options, log io.Writer) (*bench, error) {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/hello", nativeHello)
+	mux.HandleFunc("/lambda", nativeLambdaGreeting)
 	b.bare = &http.Server{Handler: mux}
 	go b.bare.Serve(ln)
 	b.bareURL = "http://" + ln.Addr().String()
@@ -240,6 +248,91 @@ func nativeHello(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]string{"message": "Hello, " + name + "!"})
+}
+
+// nativeLambdaGreeting is examples/lambda-go's answer to a function-URL
+// request, behind plain net/http.
+func nativeLambdaGreeting(w http.ResponseWriter, r *http.Request) {
+	name := r.URL.Query().Get("name")
+	if name == "" {
+		name = "world"
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]string{"message": "Hello, " + name + "!", "requestId": "x"})
+}
+
+// lambdaGo measures the process runtime with examples/lambda-go (an
+// unmodified aws-lambda-go function): its cold start, and its warm
+// overhead against the same answer from a bare server.
+func (b *bench) lambdaGo(ctx context.Context) ([]row, error) {
+	out, err := os.MkdirTemp("", "gust-bench-lambda-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(out)
+	bin := filepath.Join(out, "bootstrap")
+	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w", "-o", bin, "./examples/lambda-go")
+	cmd.Env = append(os.Environ(), "GOOS=linux", "CGO_ENABLED=0")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("build examples/lambda-go: %v: %s", err, msg)
+	}
+	exe, err := os.ReadFile(bin)
+	if err != nil {
+		return nil, err
+	}
+	var zbuf bytes.Buffer
+	zw := zip.NewWriter(&zbuf)
+	h := &zip.FileHeader{Name: "bootstrap", Method: zip.Deflate}
+	h.SetMode(0o755)
+	w, _ := zw.CreateHeader(h)
+	w.Write(exe)
+	zw.Close()
+	if _, err := b.c.CreateFunction(ctx, api.CreateFunctionRequest{FunctionName: "lambda-go", Runtime: "provided.al2023", Code: &api.FunctionCode{ZipFile: zbuf.Bytes()}}); err != nil {
+		return nil, fmt.Errorf("deploy lambda-go: %w", err)
+	}
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	b.mu.Lock()
+	b.inits["lambda-go"] = nil
+	b.mu.Unlock()
+	var e2e []time.Duration
+	for i := 0; i < min(b.o.coldRuns, 100); i++ {
+		b.reapAll()
+		t0 := time.Now()
+		resp, err := hc.Get(b.n.URL() + "/fn/lambda-go?name=cold")
+		if err != nil {
+			return nil, err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return nil, fmt.Errorf("lambda-go: status %d", resp.StatusCode)
+		}
+		e2e = append(e2e, time.Since(t0))
+	}
+	b.mu.Lock()
+	inits := append([]time.Duration(nil), b.inits["lambda-go"]...)
+	b.mu.Unlock()
+	sortD(inits)
+	sortD(e2e)
+	const n = 3000
+	b.load(ctx, b.n.URL()+"/fn/lambda-go?name=warm", 1, time.Minute, 300)
+	rb, err := b.load(ctx, b.bareURL+"/lambda?name=warm", 1, time.Minute, n)
+	if err != nil {
+		return nil, err
+	}
+	rg, err := b.load(ctx, b.n.URL()+"/fn/lambda-go?name=warm", 1, time.Minute, n)
+	if err != nil {
+		return nil, err
+	}
+	return []row{
+		{"lambda", "aws-lambda-go bootstrap instance start p50", round2(us(percentile(inits, .5)) / 1000), "ms", "≤ 10 ms", fmt.Sprintf("%d cold starts: sandbox, exec, first /next", len(inits))},
+		{"lambda", "aws-lambda-go bootstrap instance start p99", round2(us(percentile(inits, .99)) / 1000), "ms", "", ""},
+		{"lambda", "aws-lambda-go request, no instance → response p50", round2(us(percentile(e2e, .5)) / 1000), "ms", "", "end to end over HTTP"},
+		{"lambda", "aws-lambda-go request, no instance → response p99", round2(us(percentile(e2e, .99)) / 1000), "ms", "", ""},
+		{"lambda", "bare handler p50 (1 conn)", round(rb.P50us), "µs", "", fmt.Sprintf("%d sequential requests", n)},
+		{"lambda", "gust /fn/lambda-go p50 (1 conn)", round(rg.P50us), "µs", "", ""},
+		{"lambda", "warm overhead p50", round(rg.P50us - rb.P50us), "µs", "≤ 150 µs", "gust p50 − bare p50"},
+	}, nil
 }
 
 func (b *bench) observe(r *engine.Record) {

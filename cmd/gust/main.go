@@ -10,9 +10,13 @@ import (
 	"github.com/gustfaas/gust/internal/cli"
 	"github.com/gustfaas/gust/internal/meter"
 	"github.com/gustfaas/gust/internal/node"
+	"github.com/gustfaas/gust/internal/sandbox/process"
 )
 
 func main() {
+	// A sandboxed function instance starts as this binary in helper mode;
+	// it never returns from here.
+	process.RunHelperIfRequested()
 	os.Exit(cli.Run(context.Background(), os.Args[1:], cli.Env{
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Up: up,
 	}))

@@ -73,7 +73,8 @@ type UpOptions struct {
 // user needs to know to stdout and logs to stderr.
 type UpFunc func(ctx context.Context, o UpOptions, stdout, stderr io.Writer) error
 
-// BuildFunc compiles the Go package in dir to a wasm module (gobuild.Build).
+// BuildFunc compiles the Go main package in dir and returns the program:
+// a wasm module (gobuild.Build) or a Linux executable.
 type BuildFunc func(ctx context.Context, dir string) ([]byte, error)
 
 // Env is the process environment Run works in.
@@ -87,6 +88,10 @@ type Env struct {
 	// Build compiles Go packages for `gust deploy NAME DIR`; nil means
 	// gobuild.Build.
 	Build BuildFunc
+	// BuildBootstrap compiles Go main packages to Linux executables for
+	// `gust deploy --runtime provided.al2023 NAME DIR`; nil means the go
+	// tool on PATH (GOOS=linux, the host's GOARCH, -tags lambda.norpc).
+	BuildBootstrap BuildFunc
 	// HTTPClient sends requests to the node; nil means http.DefaultClient.
 	HTTPClient *http.Client
 }

@@ -53,6 +53,12 @@ func run(t *testing.T, node *fakeNode, env map[string]string, stdin string, args
 			}
 			return wasmModule, nil
 		},
+		BuildBootstrap: func(ctx context.Context, dir string) ([]byte, error) {
+			if _, err := os.Stat(filepath.Join(dir, "main.go")); err != nil {
+				return nil, errors.New("no Go files in " + dir)
+			}
+			return []byte("\x7fELF built"), nil
+		},
 	})
 	return runResult{code, stdout.String(), stderr.String()}
 }
@@ -76,6 +82,37 @@ func TestCommands(t *testing.T) {
 	notWasm := write("bad.wasm", []byte("hello"))
 	textFile := write("notes.txt", []byte("hello"))
 	payloadFile := write("event.json", []byte(`{"from":"file"}`))
+	exePath := write("bin/handler", []byte("\x7fELF fake"))
+	if err := os.Chmod(exePath, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write("node/index.mjs", []byte("export const handler = async () => 1;\n"))
+	nodeDir := filepath.Join(dir, "node")
+	pyFile := write("py/main.py", []byte("def handler(event, context): return 1\n"))
+	// codeFiles checks the zip a function was deployed with.
+	codeFiles := func(name string, want map[string]zipEntry) func(t *testing.T, n *fakeNode) {
+		return func(t *testing.T, n *fakeNode) {
+			if diff := cmp.Diff(want, readZip(t, n.fns[name].code)); diff != "" {
+				t.Errorf("%s code (-want +got):\n%s", name, diff)
+			}
+		}
+	}
+	// runtimeHandler checks a function's runtime and handler.
+	runtimeHandler := func(name, rt, handler string) func(t *testing.T, n *fakeNode) {
+		return func(t *testing.T, n *fakeNode) {
+			cfg := n.fns[name].cfg
+			if cfg.Runtime != rt || cfg.Handler != handler {
+				t.Errorf("%s runtime, handler = %q, %q, want %q, %q", name, cfg.Runtime, cfg.Handler, rt, handler)
+			}
+		}
+	}
+	both := func(checks ...func(t *testing.T, n *fakeNode)) func(t *testing.T, n *fakeNode) {
+		return func(t *testing.T, n *fakeNode) {
+			for _, c := range checks {
+				c(t, n)
+			}
+		}
+	}
 	dataDir := filepath.Join(dir, "data")
 	if err := creds.WriteFile(filepath.Join(dataDir, creds.FileName), "default", testKey); err != nil {
 		t.Fatal(err)
@@ -92,6 +129,7 @@ func TestCommands(t *testing.T) {
 		// wantStdout is compared exactly when set; the others are substrings.
 		wantStdout   *string
 		stdoutHas    []string
+		stdoutLacks  []string
 		stderrHas    []string
 		wantCalls    []string // exact, when not nil
 		checkJSON    func(t *testing.T, stdout string)
@@ -104,11 +142,11 @@ func TestCommands(t *testing.T) {
 			wantCalls: []string{"POST /2015-03-31/functions"}},
 		{name: "deploy existing updates code only", existing: []string{"hello"}, args: []string{"deploy", "hello", zipPath},
 			stdoutHas: []string{"updated hello"},
-			wantCalls: []string{"POST /2015-03-31/functions", "PUT /2015-03-31/functions/hello/code"}},
+			wantCalls: []string{"POST /2015-03-31/functions", "GET /2015-03-31/functions/hello/configuration", "PUT /2015-03-31/functions/hello/code"}},
 		{name: "deploy existing with flags updates configuration", existing: []string{"hello"},
 			args:      []string{"deploy", "hello", wasmPath, "--timeout", "30"},
 			stdoutHas: []string{"updated hello", "timeout:  30s"},
-			wantCalls: []string{"POST /2015-03-31/functions", "PUT /2015-03-31/functions/hello/code", "PUT /2015-03-31/functions/hello/configuration"}},
+			wantCalls: []string{"POST /2015-03-31/functions", "GET /2015-03-31/functions/hello/configuration", "PUT /2015-03-31/functions/hello/code", "PUT /2015-03-31/functions/hello/configuration"}},
 		{name: "deploy idle timeout creates", args: []string{"deploy", "hello", wasmPath, "--idle-timeout", "5m"},
 			stdoutHas: []string{"created hello", "idle keep-alive:  5m0s"},
 			wantCalls: []string{"POST /2015-03-31/functions"},
@@ -121,7 +159,7 @@ func TestCommands(t *testing.T) {
 			setup:     func(n *fakeNode) { n.fns["hello"].cfg.GustIdleTimeout = 60 },
 			args:      []string{"deploy", "hello", wasmPath, "--idle-timeout", "0"},
 			stdoutHas: []string{"updated hello", "idle keep-alive:  node default"},
-			wantCalls: []string{"POST /2015-03-31/functions", "PUT /2015-03-31/functions/hello/code", "PUT /2015-03-31/functions/hello/configuration"},
+			wantCalls: []string{"POST /2015-03-31/functions", "GET /2015-03-31/functions/hello/configuration", "PUT /2015-03-31/functions/hello/code", "PUT /2015-03-31/functions/hello/configuration"},
 			checkNode: func(t *testing.T, n *fakeNode) {
 				if got := n.fns["hello"].cfg.GustIdleTimeout; got != 0 {
 					t.Errorf("GustIdleTimeout = %d, want 0", got)
@@ -142,7 +180,7 @@ func TestCommands(t *testing.T) {
 		{name: "deploy reserved concurrency zero", existing: []string{"hello"},
 			args:      []string{"deploy", "hello", wasmPath, "--reserved-concurrency", "0"},
 			stdoutHas: []string{"updated hello", "reserved concurrency:  0\n"},
-			wantCalls: []string{"POST /2015-03-31/functions", "PUT /2015-03-31/functions/hello/code", "PUT /2017-10-31/functions/hello/concurrency"},
+			wantCalls: []string{"POST /2015-03-31/functions", "GET /2015-03-31/functions/hello/configuration", "PUT /2015-03-31/functions/hello/code", "PUT /2017-10-31/functions/hello/concurrency"},
 			checkNode: func(t *testing.T, n *fakeNode) {
 				if got := n.fns["hello"].reserved; got == nil || *got != 0 {
 					t.Errorf("reserved concurrency = %v, want 0", got)
@@ -152,7 +190,7 @@ func TestCommands(t *testing.T) {
 			setup:     func(n *fakeNode) { n.fns["hello"].reserved = ptr[int32](3) },
 			args:      []string{"deploy", "hello", wasmPath, "--reserved-concurrency=-1"},
 			stdoutHas: []string{"updated hello", "reserved concurrency:  none\n"},
-			wantCalls: []string{"POST /2015-03-31/functions", "PUT /2015-03-31/functions/hello/code", "DELETE /2017-10-31/functions/hello/concurrency"},
+			wantCalls: []string{"POST /2015-03-31/functions", "GET /2015-03-31/functions/hello/configuration", "PUT /2015-03-31/functions/hello/code", "DELETE /2017-10-31/functions/hello/concurrency"},
 			checkNode: func(t *testing.T, n *fakeNode) {
 				if got := n.fns["hello"].reserved; got != nil {
 					t.Errorf("reserved concurrency = %d, want none", *got)
@@ -177,7 +215,7 @@ func TestCommands(t *testing.T) {
 			setup:     func(n *fakeNode) { n.fns["hello"].provisioned = 3 },
 			args:      []string{"deploy", "hello", wasmPath, "--provisioned", "0"},
 			stdoutHas: []string{"updated hello", "provisioned:  none\n"},
-			wantCalls: []string{"POST /2015-03-31/functions", "PUT /2015-03-31/functions/hello/code", "DELETE /2019-09-30/functions/hello/provisioned-concurrency"},
+			wantCalls: []string{"POST /2015-03-31/functions", "GET /2015-03-31/functions/hello/configuration", "PUT /2015-03-31/functions/hello/code", "DELETE /2019-09-30/functions/hello/provisioned-concurrency"},
 			checkNode: func(t *testing.T, n *fakeNode) {
 				if got := n.fns["hello"].provisioned; got != 0 {
 					t.Errorf("provisioned = %d, want 0", got)
@@ -232,6 +270,47 @@ func TestCommands(t *testing.T) {
 		{name: "deploy unknown kind", args: []string{"deploy", "x", textFile}, wantCode: 2, stderrHas: []string{"PATH must be"}},
 		{name: "deploy missing path", args: []string{"deploy", "x", filepath.Join(dir, "absent")}, wantCode: 1, stderrHas: []string{"no such file"}},
 		{name: "deploy bad env", args: []string{"deploy", "x", wasmPath, "--env", "NOEQUALS"}, wantCode: 2, stderrHas: []string{"KEY=VALUE"}},
+		{name: "deploy wasm sends runtime wasm", args: []string{"deploy", "hello", wasmPath},
+			stdoutHas: []string{"  runtime:  wasm\n"}, checkNode: runtimeHandler("hello", "wasm", "")},
+		{name: "deploy provided executable", args: []string{"deploy", "native", exePath, "--runtime", "provided.al2023"},
+			stdoutHas: []string{"created native", "runtime:  provided.al2023\n"},
+			wantCalls: []string{"POST /2015-03-31/functions"},
+			checkNode: both(runtimeHandler("native", "provided.al2023", ""),
+				codeFiles("native", map[string]zipEntry{"bootstrap": {0o755, "\x7fELF fake"}}))},
+		{name: "deploy provided go package", args: []string{"deploy", "native", pkgDir, "--runtime", "provided.al2"},
+			stdoutHas: []string{"created native"},
+			checkNode: codeFiles("native", map[string]zipEntry{"bootstrap": {0o755, "\x7fELF built"}})},
+		{name: "deploy provided build failure", args: []string{"deploy", "native", filepath.Join(dir, "bin"), "--runtime", "provided"},
+			wantCode: 1, stderrHas: []string{"gust: build", "no Go files"}},
+		{name: "deploy nodejs directory default handler", args: []string{"deploy", "web", nodeDir, "--runtime", "nodejs22.x"},
+			stdoutHas: []string{"created web", "handler:  index.handler\n"},
+			checkNode: both(runtimeHandler("web", "nodejs22.x", "index.handler"),
+				codeFiles("web", map[string]zipEntry{"index.mjs": {0o644, "export const handler = async () => 1;\n"}}))},
+		{name: "deploy python file with handler", args: []string{"deploy", "py", pyFile, "--runtime", "python3.12", "--handler", "main.handler"},
+			stdoutHas: []string{"created py"},
+			checkNode: both(runtimeHandler("py", "python3.12", "main.handler"),
+				codeFiles("py", map[string]zipEntry{"main.py": {0o644, "def handler(event, context): return 1\n"}}))},
+		{name: "deploy python default handler", args: []string{"deploy", "py", pyFile, "--runtime", "python3.13"},
+			checkNode: runtimeHandler("py", "python3.13", "app.handler")},
+		{name: "deploy existing with runtime and handler updates configuration", existing: []string{"hello"},
+			args:      []string{"deploy", "hello", nodeDir, "--runtime", "nodejs20.x", "--handler", "index.main"},
+			stdoutHas: []string{"updated hello", "runtime:  nodejs20.x\n", "handler:  index.main\n"},
+			wantCalls: []string{"POST /2015-03-31/functions", "PUT /2015-03-31/functions/hello/code", "PUT /2015-03-31/functions/hello/configuration"},
+			checkNode: runtimeHandler("hello", "nodejs20.x", "index.main")},
+		{name: "deploy existing keeps the handler", existing: []string{"web"},
+			setup:     func(n *fakeNode) { n.fns["web"].cfg.Runtime, n.fns["web"].cfg.Handler = "nodejs22.x", "lib/main.run" },
+			args:      []string{"deploy", "web", nodeDir, "--runtime", "nodejs22.x"},
+			wantCalls: []string{"POST /2015-03-31/functions", "PUT /2015-03-31/functions/web/code", "PUT /2015-03-31/functions/web/configuration"},
+			checkNode: runtimeHandler("web", "nodejs22.x", "lib/main.run")},
+		{name: "deploy unknown runtime", args: []string{"deploy", "x", wasmPath, "--runtime", "java21"},
+			wantCode: 2, stderrHas: []string{`--runtime "java21"`, "gust deploy --help"},
+			checkNode: func(t *testing.T, n *fakeNode) {
+				if len(n.calls) != 0 {
+					t.Errorf("requests = %q, want none", n.calls)
+				}
+			}},
+		{name: "deploy provided refuses a text file", args: []string{"deploy", "x", textFile, "--runtime", "provided.al2023"},
+			wantCode: 2, stderrHas: []string{"PATH must be a .zip holding a bootstrap"}},
 		{name: "deploy wrong args", args: []string{"deploy", "x"}, wantCode: 2, stderrHas: []string{"takes 2 argument", "gust deploy --help"}},
 
 		{name: "invoke literal", existing: []string{"hello"}, args: []string{"invoke", "hello", "--payload", `{"a":1}`},
@@ -288,13 +367,38 @@ func TestCommands(t *testing.T) {
 		{name: "get", existing: []string{"hello"}, args: []string{"get", "hello"},
 			stdoutHas: []string{"name:                 hello\n", "memory:               128 MB\n", "code sha256:          93a44bbb96c7",
 				"runtime:              wasm\n", "kind:                 wasi-command\n", "idle keep-alive:      node default\n",
-				"reserved concurrency: none\n"}},
+				"reserved concurrency: none\n"},
+			stdoutLacks: []string{"isolation:", "handler:"}},
 		{name: "get concurrency and idle timeout", existing: []string{"hello"}, args: []string{"get", "hello"},
 			setup:     func(n *fakeNode) { n.fns["hello"].reserved, n.fns["hello"].cfg.GustIdleTimeout = ptr[int32](5), 300 },
 			stdoutHas: []string{"idle keep-alive:      5m0s\n", "reserved concurrency: 5\n"}},
 		{name: "get reserved zero", existing: []string{"hello"}, args: []string{"get", "hello"},
 			setup:     func(n *fakeNode) { n.fns["hello"].reserved = ptr[int32](0) },
 			stdoutHas: []string{"reserved concurrency: 0\n"}},
+		{name: "get native", args: []string{"get", "native"},
+			setup: func(n *fakeNode) {
+				n.add("native", wasmModule)
+				f := n.fns["native"]
+				f.cfg.Runtime, f.cfg.Handler, f.cfg.GustKind, f.cfg.GustIsolation = "nodejs22.x", "index.handler", "process", fakeIsolation("nodejs22.x")
+			},
+			stdoutHas: []string{"runtime:              nodejs22.x\n", "handler:              index.handler\n",
+				"last modified:        2026-11-27 12:00:00 +0000\n" +
+					"isolation:            on: pid namespace\n" +
+					"                      off: network namespace: shared with the host\n"}},
+		{name: "get native json", args: []string{"get", "native", "-o", "json"},
+			setup: func(n *fakeNode) {
+				n.add("native", wasmModule)
+				n.fns["native"].cfg.GustIsolation = fakeIsolation("provided.al2023")
+			},
+			checkJSON: func(t *testing.T, out string) {
+				var res api.GetFunctionResponse
+				if err := json.Unmarshal([]byte(out), &res); err != nil {
+					t.Fatalf("get -o json output %q: %v", out, err)
+				}
+				if diff := cmp.Diff(fakeIsolation("provided.al2023"), res.Configuration.GustIsolation); diff != "" {
+					t.Errorf("get -o json GustIsolation (-want +got):\n%s", diff)
+				}
+			}},
 		{name: "get json", existing: []string{"hello"}, args: []string{"get", "hello", "-o", "json"},
 			checkJSON: func(t *testing.T, out string) {
 				var res api.GetFunctionResponse
@@ -446,6 +550,11 @@ func TestCommands(t *testing.T) {
 			for _, s := range tt.stdoutHas {
 				if !strings.Contains(got.stdout, s) {
 					t.Errorf("Run(%q) stdout = %q, want it to contain %q", tt.args, got.stdout, s)
+				}
+			}
+			for _, s := range tt.stdoutLacks {
+				if strings.Contains(got.stdout, s) {
+					t.Errorf("Run(%q) stdout = %q, want it not to contain %q", tt.args, got.stdout, s)
 				}
 			}
 			for _, s := range tt.stderrHas {

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -12,7 +11,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -88,15 +86,25 @@ func (a *app) deployCommand() *cobra.Command {
 		description           string
 		idleTimeout           time.Duration
 		reserved, provisioned int32
+		rt, handler           string
 	)
 	cmd := &cobra.Command{
 		Use:   "deploy NAME PATH",
-		Short: "Create or update a function from a .wasm file, a .zip or a Go package directory",
+		Short: "Create or update a function from a .wasm file, a .zip, an executable, sources or a Go package directory",
 		Long: "Create a function, or update its code if it exists.\n\n" +
-			"PATH is a WebAssembly module (.wasm), a zip holding one, or a directory holding a Go\n" +
-			"main package written with the Gust SDK, which is built for GOOS=wasip1 GOARCH=wasm.\n" +
-			"--memory, --timeout, --env, --description and --idle-timeout set the configuration;\n" +
-			"on an update only the flags given change it.\n\n" +
+			"With the default --runtime wasm, PATH is a WebAssembly module (.wasm), a zip holding\n" +
+			"one, or a directory holding a Go main package written with the Gust SDK, which is\n" +
+			"built for GOOS=wasip1 GOARCH=wasm.\n" +
+			"With --runtime provided.al2023 (or provided.al2, provided), PATH is a zip with an\n" +
+			"executable bootstrap at its root, an executable (deployed as bootstrap), or a\n" +
+			"directory holding a Go main package (aws-lambda-go), built for GOOS=linux with\n" +
+			"-tags lambda.norpc.\n" +
+			"With --runtime nodejs20.x, nodejs22.x, python3.11, python3.12 or python3.13, PATH\n" +
+			"is a zip, a single source file, or a directory, zipped without .git, __pycache__ and\n" +
+			"node_modules/.cache. --handler defaults to index.handler (Node.js) or app.handler\n" +
+			"(Python) when a function is created.\n\n" +
+			"--memory, --timeout, --env, --description, --idle-timeout, --runtime and --handler\n" +
+			"set the configuration; on an update only the flags given change it.\n\n" +
 			"--reserved-concurrency N caps the function at N concurrent invocations and keeps\n" +
 			"them for it (-1 removes the cap); --provisioned N keeps N instances warm (0 stops).",
 		Args: exactArgs("NAME", "PATH"),
@@ -128,7 +136,7 @@ func (a *app) deployCommand() *cobra.Command {
 					fmt.Fprintf(a.env.Stderr, format+"\n", args...)
 				}
 			}
-			code, err := a.loadCode(ctx, path, progress)
+			code, err := a.packager(progress).pack(ctx, rt, path)
 			if err != nil {
 				return err
 			}
@@ -136,12 +144,22 @@ func (a *app) deployCommand() *cobra.Command {
 
 			create := api.CreateFunctionRequest{
 				FunctionName: name,
-				Runtime:      "wasm",
+				Runtime:      rt,
+				Handler:      handler,
 				Code:         &api.FunctionCode{ZipFile: code},
 				Description:  description,
 			}
+			if !f.Changed("handler") {
+				create.Handler = defaultHandler(rt)
+			}
 			update := api.UpdateFunctionConfigurationRequest{}
 			changed := false
+			if f.Changed("runtime") {
+				update.Runtime, changed = &rt, true
+			}
+			if f.Changed("handler") {
+				update.Handler, changed = &handler, true
+			}
 			if f.Changed("memory") {
 				create.MemorySize, update.MemorySize, changed = &memory, &memory, true
 			}
@@ -164,6 +182,15 @@ func (a *app) deployCommand() *cobra.Command {
 			var apiErr *api.Error
 			if errors.As(err, &apiErr) && apiErr.Code == api.ErrResourceConflict {
 				res.Action = "updated"
+				if !f.Changed("runtime") {
+					// Redeploying keeps the function's runtime: a native
+					// function's code must not be packaged as wasm.
+					if cur, gerr := c.GetFunctionConfiguration(ctx, name); gerr == nil && cur.Runtime != "" && cur.Runtime != rt {
+						if code, err = a.packager(progress).pack(ctx, cur.Runtime, path); err != nil {
+							return err
+						}
+					}
+				}
 				res.Configuration, err = c.UpdateFunctionCode(ctx, name, api.UpdateFunctionCodeRequest{ZipFile: code})
 				if err == nil && changed {
 					res.Configuration, err = c.UpdateFunctionConfiguration(ctx, name, update)
@@ -204,6 +231,10 @@ func (a *app) deployCommand() *cobra.Command {
 			cfg := res.Configuration
 			fmt.Fprintf(a.env.Stdout, "%s %s in %s\n", res.Action, cfg.FunctionName, elapsed.Round(time.Millisecond))
 			w := tabwriter.NewWriter(a.env.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(w, "  runtime:\t%s\n", cfg.Runtime)
+			if cfg.Handler != "" {
+				fmt.Fprintf(w, "  handler:\t%s\n", cfg.Handler)
+			}
 			fmt.Fprintf(w, "  code:\t%s (%d bytes)\n", humanBytes(cfg.CodeSize), cfg.CodeSize)
 			fmt.Fprintf(w, "  sha256:\t%s\n", hexDigest(cfg.CodeSha256))
 			fmt.Fprintf(w, "  memory:\t%d MB\n", cfg.MemorySize)
@@ -233,7 +264,22 @@ func (a *app) deployCommand() *cobra.Command {
 	f.DurationVar(&idleTimeout, "idle-timeout", 0, "how long an idle instance stays warm, in whole seconds (0: node default)")
 	f.Int32Var(&reserved, "reserved-concurrency", 0, "reserve and cap concurrent invocations (0: throttle all; -1: remove the reservation)")
 	f.Int32Var(&provisioned, "provisioned", 0, "instances to keep warm (0: none)")
+	f.StringVar(&rt, "runtime", runtimeWasm, "runtime: wasm, provided.al2023, provided.al2, provided, nodejs20.x, nodejs22.x, python3.11, python3.12, python3.13")
+	f.StringVar(&handler, "handler", "", "handler, such as index.handler (default on create: index.handler for nodejs, app.handler for python)")
 	return cmd
+}
+
+// packager returns the packager deploy uses, with the builders of the
+// environment.
+func (a *app) packager(progress func(string, ...any)) packager {
+	pk := packager{buildWasm: a.env.Build, buildBootstrap: a.env.BuildBootstrap, progress: progress}
+	if pk.buildWasm == nil {
+		pk.buildWasm = gobuild.Build
+	}
+	if pk.buildBootstrap == nil {
+		pk.buildBootstrap = buildBootstrap
+	}
+	return pk
 }
 
 // idleSeconds converts --idle-timeout to GustIdleTimeout seconds.
@@ -263,46 +309,6 @@ func describeReserved(c *api.Concurrency) string {
 		return "none"
 	}
 	return strconv.Itoa(int(*c.ReservedConcurrentExecutions))
-}
-
-// wasm and zip file signatures.
-var (
-	wasmMagic = []byte("\x00asm")
-	zipMagic  = []byte("PK\x03\x04")
-)
-
-// loadCode returns the deployable bytes at path: a wasm module or zip as
-// is, or a Go package directory built to wasm.
-func (a *app) loadCode(ctx context.Context, path string, progress func(string, ...any)) ([]byte, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if fi.IsDir() {
-		build := a.env.Build
-		if build == nil {
-			build = gobuild.Build
-		}
-		progress("building %s...", path)
-		code, err := build(ctx, path)
-		if err != nil {
-			return nil, fmt.Errorf("build %s: %w", path, err)
-		}
-		return code, nil
-	}
-	code, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	switch ext := strings.ToLower(filepath.Ext(path)); {
-	case ext == ".wasm" && !bytes.HasPrefix(code, wasmMagic):
-		return nil, fmt.Errorf("%s is not a WebAssembly module (no \\0asm header)", path)
-	case ext == ".zip" && !bytes.HasPrefix(code, zipMagic):
-		return nil, fmt.Errorf("%s is not a zip file", path)
-	case ext != ".wasm" && ext != ".zip" && !bytes.HasPrefix(code, wasmMagic) && !bytes.HasPrefix(code, zipMagic):
-		return nil, usagef("%s: PATH must be a .wasm file, a .zip or a directory holding a Go package", path)
-	}
-	return code, nil
 }
 
 // parseEnv turns K=V flags into a map.
@@ -542,6 +548,11 @@ func (a *app) getCommand() *cobra.Command {
 					fmt.Fprintf(w, "%s\t%s=%s\n", label, k, f.Environment.Variables[k])
 					label = ""
 				}
+			}
+			label := "isolation:"
+			for _, l := range f.GustIsolation {
+				fmt.Fprintf(w, "%s\t%s\n", label, l)
+				label = ""
 			}
 			return w.Flush()
 		},

@@ -104,6 +104,16 @@ func (n *fakeNode) config(name string, code []byte, mem, timeout int32) api.Func
 	}
 }
 
+// fakeIsolation is what the fake node reports of the sandbox of a
+// function of runtime rt: nothing for wasm, as the node does, and a
+// process runtime's measures otherwise.
+func fakeIsolation(rt string) []string {
+	if rt == "wasm" {
+		return nil
+	}
+	return []string{"on: pid namespace", "off: network namespace: shared with the host"}
+}
+
 func writeAPIError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set(api.HeaderErrorType, code)
 	w.Header().Set("Content-Type", "application/json")
@@ -147,6 +157,11 @@ func (n *fakeNode) create(w http.ResponseWriter, r *http.Request) {
 	}
 	f := &fakeFunction{cfg: n.config(in.FunctionName, in.Code.ZipFile, mem, timeout), code: in.Code.ZipFile}
 	f.cfg.Description = in.Description
+	if in.Runtime != "" {
+		f.cfg.Runtime = in.Runtime
+	}
+	f.cfg.Handler = in.Handler
+	f.cfg.GustIsolation = fakeIsolation(f.cfg.Runtime)
 	if in.GustIdleTimeout != nil {
 		f.cfg.GustIdleTimeout = *in.GustIdleTimeout
 	}
@@ -213,6 +228,7 @@ func (n *fakeNode) updateCode(w http.ResponseWriter, r *http.Request) {
 	if f := n.lookup(w, r); f != nil {
 		next := n.config(f.cfg.FunctionName, in.ZipFile, f.cfg.MemorySize, f.cfg.Timeout)
 		next.Description, next.Environment, next.GustIdleTimeout = f.cfg.Description, f.cfg.Environment, f.cfg.GustIdleTimeout
+		next.Runtime, next.Handler, next.GustIsolation = f.cfg.Runtime, f.cfg.Handler, f.cfg.GustIsolation
 		f.cfg, f.code = next, in.ZipFile
 		writeJSONResponse(w, 200, f.cfg)
 	}
@@ -227,6 +243,13 @@ func (n *fakeNode) updateConfig(w http.ResponseWriter, r *http.Request) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if f := n.lookup(w, r); f != nil {
+		if in.Runtime != nil {
+			f.cfg.Runtime = *in.Runtime
+			f.cfg.GustIsolation = fakeIsolation(f.cfg.Runtime)
+		}
+		if in.Handler != nil {
+			f.cfg.Handler = *in.Handler
+		}
 		if in.MemorySize != nil {
 			f.cfg.MemorySize = *in.MemorySize
 		}

@@ -106,12 +106,39 @@ type Store interface {
 
 // Control performs deploys. Safe for concurrent use.
 type Control struct {
-	store Store
-	comp  Compiler
+	store     Store
+	comp      Compiler
+	supported func(runtime string) error
 }
 
 // New returns a Control writing to store and compiling with comp.
-func New(store Store, comp Compiler) *Control { return &Control{store: store, comp: comp} }
+// supported, if not nil, says whether this node can run a runtime (an
+// error names why not; it should be a *registry.ValidationError).
+func New(store Store, comp Compiler, supported func(runtime string) error) *Control {
+	return &Control{store: store, comp: comp, supported: supported}
+}
+
+// code turns Code.ZipFile into what the function's runtime loads: a wasm
+// module for wasm, the zip itself for process runtimes.
+func (c *Control) code(runtime string, zipFile []byte) ([]byte, error) {
+	if c.supported != nil {
+		if err := c.supported(runtime); err != nil {
+			return nil, err
+		}
+	}
+	if registry.IsWasm(runtime) {
+		return ExtractCode(zipFile)
+	}
+	switch {
+	case len(zipFile) == 0:
+		return nil, &CodeError{"Code.ZipFile is empty: send a zip of the function's code"}
+	case len(zipFile) > MaxZipBytes:
+		return nil, &CodeError{fmt.Sprintf("Code.ZipFile is %d bytes; it must be smaller than %d bytes", len(zipFile), MaxZipBytes)}
+	case !bytes.HasPrefix(zipFile, []byte("PK")):
+		return nil, &CodeError{fmt.Sprintf("Could not unzip uploaded file: runtime %s takes a zip archive", runtime)}
+	}
+	return zipFile, nil
+}
 
 // Create validates fn, compiles zipFile's module, stores the code and then
 // the function.
@@ -123,7 +150,7 @@ func (c *Control) Create(ctx context.Context, fn *registry.Function, zipFile []b
 	if _, exists := c.store.Get(fn.Name); exists {
 		return nil, fmt.Errorf("%w: %s", registry.ErrConflict, fn.Name)
 	}
-	code, err := ExtractCode(zipFile)
+	code, err := c.code(fn.Runtime, zipFile)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +173,7 @@ func (c *Control) UpdateCode(ctx context.Context, name, revisionID string, zipFi
 	if !ok {
 		return nil, fmt.Errorf("%w: %s", registry.ErrNotFound, name)
 	}
-	code, err := ExtractCode(zipFile)
+	code, err := c.code(cur.Runtime, zipFile)
 	if err != nil {
 		return nil, err
 	}
@@ -182,6 +209,16 @@ func (c *Control) UpdateConfig(ctx context.Context, name, revisionID string, cha
 	next.Name = cur.Name
 	if err := registry.Normalize(next); err != nil {
 		return nil, err
+	}
+	if next.Runtime != cur.Runtime {
+		if c.supported != nil {
+			if err := c.supported(next.Runtime); err != nil {
+				return nil, err
+			}
+		}
+		if registry.IsWasm(next.Runtime) != registry.IsWasm(cur.Runtime) {
+			return nil, &registry.ValidationError{Field: "runtime", Message: fmt.Sprintf("cannot change runtime from %s to %s with the same code: update the code and the runtime together by deleting and creating the function", cur.Runtime, next.Runtime)}
+		}
 	}
 	code, err := c.store.Code(ctx, next.CodeDigest)
 	if err != nil {

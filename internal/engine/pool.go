@@ -401,6 +401,24 @@ func (p *pool) invoke(ctx context.Context, requestID string, payload []byte) (*R
 	actx, cancel := context.WithTimeout(ctx, fn.Timeout())
 	g, err := p.acquire(actx)
 	cancel()
+	var initErr *sandbox.FunctionError
+	if err != nil && errors.As(err, &initErr) {
+		// The instance failed to initialise: on Lambda that is the
+		// invocation's error, reported like any function error.
+		rec := &Record{
+			Function: fn.Name, Version: registry.Version, RequestID: requestID, Start: arrived,
+			Duration: time.Since(arrived), BilledMs: billedMs(time.Since(arrived)), MemoryMB: fn.MemoryMB,
+			Cold: true, Outcome: FunctionError, Err: initErr, QueueWait: time.Since(arrived),
+		}
+		var il interface{ InitLog() []byte }
+		if errors.As(err, &il) {
+			rec.Log = il.InitLog()
+		}
+		if p.e.cfg.OnRecord != nil {
+			p.e.cfg.OnRecord(rec)
+		}
+		return &Result{Err: initErr, Record: rec, Version: registry.Version}, nil
+	}
 	if err != nil {
 		var te *ThrottleError
 		if errors.As(err, &te) || errors.Is(err, context.Canceled) || errors.Is(err, errDraining) {

@@ -61,7 +61,10 @@ type Config struct {
 	// Usage serves metered usage (optional).
 	Usage http.Handler
 	// Metrics serves Prometheus metrics (optional).
-	Metrics   http.Handler
+	Metrics http.Handler
+	// Isolation describes how a runtime's instances are isolated
+	// (optional; shown in GetFunction).
+	Isolation func(runtime string) []string
 	Auth      Authenticator
 	AuthError AuthErrorMapper
 	// Region and Account appear in ARNs.

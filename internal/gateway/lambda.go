@@ -44,6 +44,9 @@ func (g *Gateway) configuration(f *registry.Function) api.FunctionConfiguration 
 	if len(f.Env) > 0 {
 		c.Environment = &api.EnvironmentResponse{Variables: f.Env}
 	}
+	if g.cfg.Isolation != nil {
+		c.GustIsolation = g.cfg.Isolation(f.Runtime)
+	}
 	return c
 }
 

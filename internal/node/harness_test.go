@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/gustfaas/gust/internal/gobuild"
 	"github.com/gustfaas/gust/internal/node"
+	"github.com/gustfaas/gust/internal/sandbox/process"
 )
 
 // repoRoot is the repository root, found from this file's location.
@@ -78,7 +80,7 @@ func startNode(t testing.TB, dataDir string) *node.Node {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	n, err := node.Start(ctx, node.Config{Listen: "127.0.0.1:0", DataDir: dataDir, GraceTimeout: 10 * time.Second,
+	n, err := node.Start(ctx, node.Config{Listen: "127.0.0.1:0", DataDir: dataDir, GraceTimeout: 10 * time.Second, CacheDir: sharedCache,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		t.Fatalf("start node: %v", err)
@@ -124,12 +126,27 @@ func zipOf(t testing.TB, files map[string][]byte) []byte {
 	return buf.Bytes()
 }
 
+// sharedCache is one compiled-code cache for the nodes of this test binary,
+// so each module is compiled once (TestRestart uses its own, to see that a
+// restart does not recompile).
+var sharedCache string
+
 func TestMain(m *testing.M) {
+	// Function instances of the process runtime start as this test binary
+	// in helper mode.
+	process.RunHelperIfRequested()
+	dir, err := os.MkdirTemp("", "gust-test-cache-")
+	if err != nil {
+		panic(err)
+	}
+	sharedCache = dir
 	// Keep the developer's own AWS settings out of the tests.
 	for _, k := range []string{"AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"} {
 		os.Unsetenv(k)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 // role is the execution role passed on CreateFunction (the SDK requires
@@ -163,3 +180,5 @@ func createHello(c *lambda.Client) (*lambda.CreateFunctionOutput, error) {
 		Code: &types.FunctionCode{ZipFile: guests.hello},
 	})
 }
+
+func base64Decode(s string) ([]byte, error) { return base64.StdEncoding.DecodeString(s) }

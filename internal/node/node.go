@@ -24,6 +24,7 @@ import (
 	"github.com/gustfaas/gust/internal/meter"
 	"github.com/gustfaas/gust/internal/registry"
 	"github.com/gustfaas/gust/internal/sandbox"
+	"github.com/gustfaas/gust/internal/sandbox/process"
 	"github.com/gustfaas/gust/internal/sandbox/wasm"
 	"github.com/gustfaas/gust/internal/sigv4"
 	"github.com/gustfaas/gust/internal/substrate"
@@ -49,6 +50,9 @@ type Config struct {
 	IdleTimeout time.Duration
 	// Prices cost metered usage (default: Lambda's list prices).
 	Prices meter.Prices
+	// CacheDir holds compiled code (default DataDir/cache/wasm). Tests
+	// share one across nodes to compile each module once.
+	CacheDir string
 	// Observe, if set, also receives every invocation record (benchmarks
 	// use it to read init durations); it must be fast.
 	Observe func(*engine.Record)
@@ -59,21 +63,23 @@ const CredentialsFile = "credentials"
 
 // Node is a running node.
 type Node struct {
-	cfg      Config
-	log      *slog.Logger
-	sub      *substrate.Substrate
-	reg      *registry.Registry
-	rt       *wasm.Runtime
-	eng      *engine.Engine
-	logs     *logs.Log
-	meter    *meter.Meter
-	metrics  *meter.Metrics
-	control  *control.Control
-	srv      *http.Server
-	ln       net.Listener
-	served   chan error
-	credPath string
-	key      keyring.Key
+	cfg        Config
+	log        *slog.Logger
+	sub        *substrate.Substrate
+	reg        *registry.Registry
+	rt         *wasm.Runtime
+	prt        *process.Runtime // nil where the host cannot run processes
+	eng        *engine.Engine
+	logs       *logs.Log
+	meter      *meter.Meter
+	metrics    *meter.Metrics
+	control    *control.Control
+	srv        *http.Server
+	ln         net.Listener
+	served     chan error
+	processErr error
+	credPath   string
+	key        keyring.Key
 }
 
 // DefaultDataDir is $XDG_DATA_HOME/gust, else ~/.local/share/gust.
@@ -120,17 +126,39 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if n.reg, err = registry.Open(ctx, n.sub); err != nil {
 		return nil, err
 	}
-	if n.rt, err = wasm.New(ctx, wasm.Options{CacheDir: filepath.Join(cfg.DataDir, "cache", "wasm")}); err != nil {
+	if cfg.CacheDir == "" {
+		cfg.CacheDir = filepath.Join(cfg.DataDir, "cache", "wasm")
+	}
+	if n.rt, err = wasm.New(ctx, wasm.Options{CacheDir: cfg.CacheDir}); err != nil {
 		return nil, err
 	}
 	if n.logs, err = logs.Open(ctx, n.sub, n.log); err != nil {
 		return nil, err
 	}
+	runtimes := map[string]sandbox.Runtime{"wasm": n.rt}
+	unsupported := map[string]string{}
+	if prt, perr := process.New(ctx, process.Options{WorkDir: filepath.Join(cfg.DataDir, "process")}); perr != nil {
+		n.log.Warn("process runtime unavailable: Lambda runtimes (provided.*, nodejs*, python*) are refused", "err", perr)
+		n.processErr = perr
+	} else {
+		n.prt = prt
+		for _, name := range prt.Runtimes() {
+			runtimes[name] = prt
+		}
+		unsupported = prt.Unsupported()
+		for _, l := range prt.Isolation() {
+			if strings.HasPrefix(l, "off") {
+				n.log.Warn("process isolation", "state", l)
+			} else {
+				n.log.Info("process isolation", "state", l)
+			}
+		}
+	}
 	if cfg.MemoryMB == 0 {
 		cfg.MemoryMB = defaultMemoryMB()
 	}
 	n.eng = engine.New(engine.Config{
-		Runtimes:    map[string]sandbox.Runtime{"wasm": n.rt},
+		Runtimes:    runtimes,
 		Code:        n.reg,
 		KindOf:      kindOf,
 		MemoryMB:    cfg.MemoryMB,
@@ -159,7 +187,18 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	for _, f := range n.reg.List() {
 		go n.warm(f)
 	}
-	n.control = control.New(n.reg, n.eng)
+	n.control = control.New(n.reg, n.eng, func(rt string) error {
+		if _, ok := runtimes[rt]; ok {
+			return nil
+		}
+		if why, ok := unsupported[rt]; ok {
+			return &registry.ValidationError{Field: "runtime", Message: fmt.Sprintf("runtime %s cannot run on this node: %s", rt, why)}
+		}
+		if n.processErr != nil && !registry.IsWasm(rt) {
+			return &registry.ValidationError{Field: "runtime", Message: fmt.Sprintf("runtime %s cannot run on this node: the process runtime is unavailable: %v", rt, n.processErr)}
+		}
+		return &registry.ValidationError{Field: "runtime", Message: fmt.Sprintf("runtime %s is not available on this node", rt)}
+	})
 
 	keys, err := keyring.Open(ctx, n.sub)
 	if err != nil {
@@ -177,6 +216,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		Pools:     n.eng,
 		Usage:     n.meter.Handler(),
 		Metrics:   n.metrics.Handler(),
+		Isolation: n.Isolation,
 		Auth:      sigv4.NewVerifier("lambda", keys.Secret),
 		AuthError: sigv4.Describe,
 		Region:    cfg.Region,
@@ -228,10 +268,28 @@ func (n *Node) ensureCredentials(ctx context.Context, keys *keyring.Keyring) err
 
 // kindOf names what a loaded program holds.
 func kindOf(p sandbox.Program) string {
-	if wp, ok := p.(*wasm.Program); ok {
-		return wp.Kind().String()
+	switch p := p.(type) {
+	case *wasm.Program:
+		return p.Kind().String()
+	case *process.Program:
+		return "lambda-runtime-api"
 	}
 	return ""
+}
+
+// Isolation says how instances of a runtime are isolated on this node
+// (process runtimes only; nil for wasm, whose sandbox is the wasm VM).
+func (n *Node) Isolation(runtime string) []string {
+	if registry.IsWasm(runtime) {
+		return nil
+	}
+	if n.prt == nil {
+		if n.processErr != nil {
+			return []string{"off: process runtime unavailable: " + n.processErr.Error()}
+		}
+		return nil
+	}
+	return n.prt.Isolation()
 }
 
 // defaultMemoryMB is half the machine's memory, or 4 GB when it cannot be
@@ -312,6 +370,11 @@ func (n *Node) closeAll(ctx context.Context) error {
 	}
 	if n.rt != nil {
 		if err := n.rt.Close(context.Background()); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if n.prt != nil {
+		if err := n.prt.Close(context.Background()); err != nil {
 			errs = append(errs, err)
 		}
 	}

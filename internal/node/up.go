@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gustfaas/gust/internal/gobuild"
@@ -50,6 +51,18 @@ func Up(ctx context.Context, o UpOptions, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "  data:        %s\n", o.DataDir)
 	fmt.Fprintf(stdout, "  credentials: %s (AWS shared-credentials format, profile default)\n", n.CredentialsPath())
 	fmt.Fprintf(stdout, "  instances:   memory budget %d MB, idle keep-alive %s\n", n.cfg.MemoryMB, n.eng.IdleTimeout())
+	if n.prt != nil {
+		fmt.Fprintf(stdout, "  runtimes:    wasm, %s\n", strings.Join(n.prt.Runtimes(), ", "))
+		for rt, why := range n.prt.Unsupported() {
+			fmt.Fprintf(stdout, "               %s unavailable: %s\n", rt, why)
+		}
+		fmt.Fprintf(stdout, "  isolation of process runtimes:\n")
+		for _, l := range n.prt.Isolation() {
+			fmt.Fprintf(stdout, "    %s\n", l)
+		}
+	} else {
+		fmt.Fprintf(stdout, "  runtimes:    wasm only (process runtime unavailable: %v)\n", n.processErr)
+	}
 	var deployed []string
 	if o.ExamplesDir != "" {
 		if _, err := os.Stat(o.ExamplesDir); err != nil {

@@ -26,8 +26,20 @@ const (
 	MaxIdleTimeoutSec = 24 * 3600
 )
 
-// Runtimes lists the runtimes this node accepts.
-var Runtimes = []string{"wasm"}
+// Runtimes lists every runtime name Gust knows. Whether a node can run one
+// is the node's business (a host without Node.js 22 cannot run nodejs22.x);
+// the registry only refuses names that are not runtimes at all.
+var Runtimes = []string{"wasm", "provided.al2023", "provided.al2", "provided",
+	"nodejs20.x", "nodejs22.x", "python3.11", "python3.12", "python3.13"}
+
+// NeedsHandler reports whether a runtime requires Handler (Lambda's
+// managed runtimes do; wasm and custom runtimes do not).
+func NeedsHandler(runtime string) bool {
+	return strings.HasPrefix(runtime, "nodejs") || strings.HasPrefix(runtime, "python")
+}
+
+// IsWasm reports whether a runtime takes a WebAssembly module.
+func IsWasm(runtime string) bool { return runtime == "wasm" }
 
 // Function is one function's stored configuration. Code lives in the object
 // store under CodeDigest.
@@ -154,6 +166,12 @@ func Normalize(f *Function) error {
 	}
 	if !slices.Contains(Runtimes, f.Runtime) {
 		return &ValidationError{Field: "runtime", Message: fmt.Sprintf("1 validation error detected: Value '%s' at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: [%s]", f.Runtime, strings.Join(Runtimes, ", "))}
+	}
+	if NeedsHandler(f.Runtime) && f.Handler == "" {
+		return &ValidationError{Field: "handler", Message: fmt.Sprintf("Handler is required for runtime %s (for example index.handler or app.handler)", f.Runtime)}
+	}
+	if len(f.Handler) > 128 {
+		return &ValidationError{Field: "handler", Message: "1 validation error detected: Value at 'handler' failed to satisfy constraint: Member must have length less than or equal to 128"}
 	}
 	if f.MemoryMB == 0 {
 		f.MemoryMB = DefaultMemoryMB
