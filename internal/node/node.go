@@ -146,12 +146,9 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 			runtimes[name] = prt
 		}
 		unsupported = prt.Unsupported()
+		// `gust up` prints these on its standard output.
 		for _, l := range prt.Isolation() {
-			if strings.HasPrefix(l, "off") {
-				n.log.Warn("process isolation", "state", l)
-			} else {
-				n.log.Info("process isolation", "state", l)
-			}
+			n.log.Info("process isolation", "state", l)
 		}
 	}
 	if cfg.MemoryMB == 0 {
