@@ -109,13 +109,12 @@ func dispatch(b []byte) (result []byte, status uint32) {
 			Message: "no handler registered: call gust.Handle or gust.HandleHTTP from an init function (main is not run)",
 		}, nil)
 	}
-	ctx := context.WithValue(context.Background(), invocationKey{},
-		&invocation{requestID: string(f.requestID), function: string(f.function)})
+	var deadline time.Time
 	if f.deadlineMS != 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, time.UnixMilli(f.deadlineMS))
-		defer cancel()
+		deadline = time.UnixMilli(f.deadlineMS)
 	}
+	ctx := newInvocationContext(&invocation{requestID: string(f.requestID), function: string(f.function)}, deadline)
+	defer ctx.finish()
 	out, stack, err := call(ctx, registered, f.payload)
 	if err != nil {
 		return errorResult(err, stack)

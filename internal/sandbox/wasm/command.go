@@ -36,14 +36,14 @@ func (c *commandInstance) Invoke(ctx context.Context, req sandbox.Request) (sand
 		WithStderr(log)
 
 	start := time.Now()
-	mod, err := p.eng.r.InstantiateModule(ctx, p.compiled, cfg)
+	mod, err := p.instantiate(ctx, cfg, p.image)
 	if err != nil {
 		if f := p.diagnose(err, start, 0, log); f.lost != nil && f.lost.Kind == sandbox.TimedOut {
 			return sandbox.Response{Err: f.fnErr, Log: log.take()}, f.lost
 		}
 		return sandbox.Response{Log: log.take()}, fmt.Errorf("wasm: instantiating command: %w", err)
 	}
-	_, err = mod.ExportedFunction(exportStart).Call(ctx)
+	err = call(ctx, interruptOf(mod), mod.ExportedFunction(exportStart), nil)
 	var memBytes uint64
 	if mem := mod.ExportedMemory(exportMemory); mem != nil {
 		memBytes = uint64(mem.Size())

@@ -8,9 +8,12 @@
 //
 //   - A Gust SDK module ([KindSDK]) exports gust_alloc and gust_invoke (and,
 //     being a reactor, normally _initialize and its memory). It is built
-//     from Go with sdk/go as a wasip1 reactor (-buildmode=c-shared). Start
-//     instantiates it and runs _initialize once: that is the cold start.
-//     The instance then serves many invocations, one at a time.
+//     from Go with sdk/go as a wasip1 reactor (-buildmode=c-shared). Load
+//     instantiates it once, runs _initialize and keeps a snapshot of its
+//     memory and globals; Start (the cold start) instantiates the module
+//     with its memory mapped copy-on-write from that snapshot, running no
+//     guest code (see snapshot.go for what instances of one snapshot
+//     share). The instance then serves many invocations, one at a time.
 //   - A WASI command ([KindCommand]) exports _start and may be written in
 //     any language. Start returns a cheap handle; every Invoke instantiates
 //     a fresh module (CGI style): the payload on stdin, the result is what
@@ -48,8 +51,12 @@
 // wall and monotonic clocks; crypto/rand as its random source; and sleeps
 // that wake at least every few milliseconds so that a deadline can stop a
 // sleeping guest. An invocation is stopped when its context is done or
-// Request.Deadline passes, whichever is first (wazero's close-on-context-
-// done): the instance is then lost with sandbox.TimedOut.
+// Request.Deadline passes, whichever is first: wazero's close-on-context-done
+// check at every loop iteration stops the guest, and the instance is lost
+// with sandbox.TimedOut. (interrupt.go holds a cheaper check compiled into
+// the loops themselves; it is switched off because a guest spinning without
+// leaving machine code cannot be preempted, which stalls the Go garbage
+// collector and with it the whole node.)
 //
 // The log of an invocation is everything the guest wrote to stdout and
 // stderr (stderr only, for commands, whose stdout is the result), capped
@@ -57,10 +64,14 @@
 // sandbox.TruncatedMarker. For SDK modules the log of the first invocation
 // also carries what the module wrote while initialising.
 //
-// # Compiled code
+// # Deploy-time preparation and compiled code
 //
+// Load rewrites a module before compiling it (prepare.go): the data
+// segments move into a memory image that instances map copy-on-write
+// (memory_linux.go), and mutable globals are
+// exported for snapshots. Exports preparation adds are named "gust:...".
 // Compiled machine code is cached on disk (Options.CacheDir) keyed by the
-// module's digest, so a restarted node does not recompile. wazero caps
+// digest of the rewritten module, so a restarted node does not recompile. wazero caps
 // memory per wazero runtime, so Runtime keeps one wazero runtime per
 // distinct memory size, all sharing the cache; a Program is compiled in, and
 // its instances run in, the wazero runtime of its memory size.

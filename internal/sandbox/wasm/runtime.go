@@ -70,8 +70,17 @@ type Runtime struct {
 	instances sync.Map
 
 	mu      sync.Mutex
-	engines map[uint32]*engine // by memory limit in pages
+	engines map[engineKey]*engine
 	closed  bool
+}
+
+// engineKey tells wazero runtimes apart: by memory limit in pages, and by
+// whether guests are stopped by wazero's close-on-context-done (modules
+// whose loops could not be instrumented, see prepare.go) or by their own
+// interrupt checks.
+type engineKey struct {
+	pages       uint32
+	closeOnDone bool
 }
 
 // engine is one wazero runtime: every module in it shares a memory cap.
@@ -92,7 +101,7 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 			return nil, fmt.Errorf("wasm: compilation cache in %s: %w", opts.CacheDir, err)
 		}
 	}
-	return &Runtime{cache: cache, engines: make(map[uint32]*engine)}, nil
+	return &Runtime{cache: cache, engines: make(map[engineKey]*engine)}, nil
 }
 
 // Close closes every program and instance of the runtime and the
@@ -123,26 +132,27 @@ func (rt *Runtime) Close(ctx context.Context) error {
 	return nil
 }
 
-// engine returns the wazero runtime for a memory cap, creating it on first
-// use.
-func (rt *Runtime) engine(ctx context.Context, pages uint32) (*engine, error) {
+// engine returns the wazero runtime for a key, creating it on first use.
+func (rt *Runtime) engine(ctx context.Context, key engineKey) (*engine, error) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	if rt.closed {
 		return nil, ErrClosed
 	}
-	if e, ok := rt.engines[pages]; ok {
+	if e, ok := rt.engines[key]; ok {
 		return e, nil
 	}
 	// WithCloseOnContextDone makes a running guest stoppable, which a
 	// multi-tenant node cannot do without. It has a price: wazero then
-	// compiles a check into every loop header (an indirect call) and starts
-	// a goroutine per guest call. Measured on the hello example: a warm
-	// invocation takes ~32µs with it, ~7µs without.
+	// compiles a call out to Go into every loop header and starts a
+	// goroutine per guest call with a cancellable context. Measured on the
+	// hello example: a warm invocation takes ~32µs with it, ~7µs without.
+	// So it is used only for modules whose loops preparation could not
+	// instrument with a cheap check of their own (see interrupt.go).
 	cfg := wazero.NewRuntimeConfigCompiler().
 		WithCompilationCache(rt.cache).
-		WithCloseOnContextDone(true).
-		WithMemoryLimitPages(pages)
+		WithCloseOnContextDone(key.closeOnDone).
+		WithMemoryLimitPages(key.pages)
 	r := wazero.NewRuntimeWithConfig(ctx, cfg)
 	wasi := r.NewHostModuleBuilder(wasiModule)
 	wasi_snapshot_preview1.NewFunctionExporter().ExportFunctions(wasi)
@@ -151,7 +161,7 @@ func (rt *Runtime) engine(ctx context.Context, pages uint32) (*engine, error) {
 		WithGoModuleFunction(api.GoModuleFunc(rt.result), []api.ValueType{api.ValueTypeI32, api.ValueTypeI32}, nil).
 		WithParameterNames("ptr", "len").
 		Export(hostResult)
-	e := &engine{r: r, pages: pages, provided: make(map[string]map[string]api.FunctionDefinition)}
+	e := &engine{r: r, pages: key.pages, provided: make(map[string]map[string]api.FunctionDefinition)}
 	for name, b := range map[string]wazero.HostModuleBuilder{wasiModule: wasi, hostModule: host} {
 		compiled, err := b.Compile(ctx)
 		if err == nil {
@@ -163,7 +173,7 @@ func (rt *Runtime) engine(ctx context.Context, pages uint32) (*engine, error) {
 		}
 		e.provided[name] = compiled.ExportedFunctions()
 	}
-	rt.engines[pages] = e
+	rt.engines[key] = e
 	return e, nil
 }
 
@@ -207,6 +217,18 @@ type Program struct {
 	memoryMB int
 	config   wazero.ModuleConfig // base configuration of every instance
 	function string
+
+	// prep is the deploy-time preparation of the module; nil when the
+	// module is compiled as given.
+	prep *prepared
+	// image is the initial memory of instances when prep stripped the
+	// data segments (nil otherwise).
+	image *memImage
+	// snap, for SDK modules, is the pre-initialised state instances start
+	// from; nil when there is none (then Start runs _initialize).
+	snap *snapshot
+	// snapErr is why there is no snapshot, for diagnostics.
+	snapErr error
 }
 
 // Kind reports whether the program is a WASI command or an SDK module.
@@ -223,7 +245,26 @@ func KindOf(p sandbox.Program) (Kind, bool) {
 
 // Load validates and compiles spec.Code, a raw WebAssembly module. Code the
 // runtime cannot run is refused with a *sandbox.InvalidCodeError.
+//
+// Load prepares the module before compiling it (see prepare.go) and, for
+// an SDK module, initialises it once and keeps a snapshot that instances
+// start from (see snapshot.go); a deploy pays both.
 func (rt *Runtime) Load(ctx context.Context, spec sandbox.Spec) (sandbox.Program, error) {
+	p, err := rt.load(ctx, spec, loadOptions{})
+	if err != nil {
+		return nil, err // not a nil *Program in a non-nil interface
+	}
+	return p, nil
+}
+
+// loadOptions turn off deploy-time work, for tests comparing with the
+// plain path.
+type loadOptions struct {
+	noPrepare  bool // compile the module as given (close-on-context-done)
+	noSnapshot bool // initialise every SDK instance in Start
+}
+
+func (rt *Runtime) load(ctx context.Context, spec sandbox.Spec, opts loadOptions) (*Program, error) {
 	memoryMB := spec.MemoryMB
 	if memoryMB == 0 {
 		memoryMB = DefaultMemoryMB
@@ -238,26 +279,45 @@ func (rt *Runtime) Load(ctx context.Context, spec sandbox.Spec) (sandbox.Program
 	if err := checkEnv(spec.Env); err != nil {
 		return nil, err
 	}
-	eng, err := rt.engine(ctx, uint32(memoryMB)*16)
-	if err != nil {
-		return nil, err
-	}
+	pages := uint32(memoryMB) * 16
+	var err error
 	// Compile with every core: a deploy or a node's first invocation of a
 	// function waits for this.
 	compileCtx := experimental.WithCompilationWorkers(ctx, runtime.GOMAXPROCS(0))
-	compiled, err := eng.r.CompileModule(compileCtx, spec.Code)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("wasm: compiling: %w", ctx.Err())
+
+	// Prepare the module (prepare.go) and compile the result; should that
+	// fail, compile the module as given, which reports what is wrong.
+	var eng *engine
+	var compiled wazero.CompiledModule
+	var prep *prepared
+	if !opts.noPrepare {
+		prep, _ = prepare(spec.Code, uint64(memoryMB)<<20)
+	}
+	if prep != nil {
+		if eng, err = rt.engine(ctx, engineKey{pages: pages, closeOnDone: !prep.interruptible}); err != nil {
+			return nil, err
 		}
-		return nil, &sandbox.InvalidCodeError{Reason: "code is not a valid WebAssembly module: " + err.Error()}
+		if compiled, err = eng.r.CompileModule(compileCtx, prep.code); err != nil {
+			prep = nil
+		}
+	}
+	if prep == nil {
+		if eng, err = rt.engine(ctx, engineKey{pages: pages, closeOnDone: true}); err != nil {
+			return nil, err
+		}
+		if compiled, err = eng.r.CompileModule(compileCtx, spec.Code); err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("wasm: compiling: %w", ctx.Err())
+			}
+			return nil, &sandbox.InvalidCodeError{Reason: "code is not a valid WebAssembly module: " + err.Error()}
+		}
 	}
 	kind, err := eng.classify(compiled)
 	if err != nil {
 		_ = compiled.Close(ctx)
 		return nil, err
 	}
-	return &Program{
+	p := &Program{
 		rt:       rt,
 		eng:      eng,
 		compiled: compiled,
@@ -265,7 +325,21 @@ func (rt *Runtime) Load(ctx context.Context, spec sandbox.Spec) (sandbox.Program
 		memoryMB: memoryMB,
 		config:   moduleConfig(spec, memoryMB),
 		function: spec.Function,
-	}, nil
+		prep:     prep,
+	}
+	if prep != nil && prep.stripped {
+		if p.image, err = newMemImage(prep.image); err != nil {
+			_ = compiled.Close(ctx)
+			return nil, err
+		}
+	}
+	if kind == KindSDK && !opts.noSnapshot {
+		if p.snap, p.snapErr = p.takeSnapshot(ctx); p.snapErr != nil && ctx.Err() != nil {
+			_ = p.Close(ctx)
+			return nil, fmt.Errorf("wasm: initialising: %w", ctx.Err())
+		}
+	}
+	return p, nil
 }
 
 // classify checks a compiled module's imports and tells its kind.
@@ -385,6 +459,12 @@ func (p *Program) Start(ctx context.Context) (sandbox.Instance, error) {
 
 // Close releases the compiled code. Instances must be closed first.
 func (p *Program) Close(ctx context.Context) error {
+	if p.image != nil {
+		p.image.close()
+	}
+	if p.snap != nil {
+		p.snap.image.close()
+	}
 	if err := p.compiled.Close(ctx); err != nil {
 		return fmt.Errorf("wasm: closing program: %w", err)
 	}

@@ -38,8 +38,13 @@ type sdkInstance struct {
 	mem    api.Memory
 	alloc  api.Function
 	invoke api.Function
+	intr   api.MutableGlobal // the interrupt (interrupt.go), or nil
 	stack  [1]uint64
 	log    logBuffer
+
+	// learn: report the pages the first invocation touched to the
+	// snapshot's image (see memImage.learnHotPages).
+	learn bool
 
 	bufPtr uint32 // guest request buffer
 	bufCap uint32
@@ -50,21 +55,23 @@ type sdkInstance struct {
 	badResult  bool   // the guest pointed outside its memory
 }
 
+// startSDK starts an instance: from the program's snapshot when it has
+// one, else by instantiating and initialising the module.
 func (p *Program) startSDK(ctx context.Context) (*sdkInstance, error) {
+	if p.snap != nil {
+		return p.startFromSnapshot(ctx)
+	}
 	in := &sdkInstance{p: p}
 	in.log.reset(0)
 	cfg := p.config.WithStdout(&in.log).WithStderr(&in.log)
-	mod, err := p.eng.r.InstantiateModule(ctx, p.compiled, cfg)
+	mod, err := p.instantiate(ctx, cfg, p.image)
 	if err != nil {
 		return nil, fmt.Errorf("wasm: instantiating module: %w", err)
 	}
-	in.mod = mod
-	in.mem = mod.ExportedMemory(exportMemory)
-	in.alloc = mod.ExportedFunction(exportAlloc)
-	in.invoke = mod.ExportedFunction(exportInvoke)
+	in.setModule(mod)
 	if init := mod.ExportedFunction(exportInit); init != nil {
 		start := time.Now()
-		if err := init.CallWithStack(ctx, in.stack[:]); err != nil {
+		if err := call(ctx, in.intr, init, in.stack[:]); err != nil {
 			f := p.diagnose(err, start, uint64(in.mem.Size()), &in.log)
 			_ = mod.Close(ctx)
 			initErr := &sandbox.FunctionError{Type: "Runtime.InitError", Message: f.fnErr.Type + ": " + f.fnErr.Message}
@@ -73,6 +80,15 @@ func (p *Program) startSDK(ctx context.Context) (*sdkInstance, error) {
 	}
 	p.rt.instances.Store(mod, in)
 	return in, nil
+}
+
+// setModule makes mod the instance's module.
+func (in *sdkInstance) setModule(mod api.Module) {
+	in.mod = mod
+	in.mem = mod.ExportedMemory(exportMemory)
+	in.alloc = mod.ExportedFunction(exportAlloc)
+	in.invoke = mod.ExportedFunction(exportInvoke)
+	in.intr = interruptOf(mod)
 }
 
 // Invoke runs one invocation on the warm instance. A function error leaves
@@ -102,7 +118,7 @@ func (in *sdkInstance) Invoke(ctx context.Context, req sandbox.Request) (sandbox
 	if uint32(size) > in.bufCap {
 		want := max(uint32(size), minRequestBuffer)
 		in.stack[0] = api.EncodeU32(want)
-		if err := in.alloc.CallWithStack(ctx, in.stack[:]); err != nil {
+		if err := call(ctx, in.intr, in.alloc, in.stack[:]); err != nil {
 			return in.fail(ctx, err, start)
 		}
 		in.bufPtr, in.bufCap = api.DecodeU32(in.stack[0]), want
@@ -116,7 +132,7 @@ func (in *sdkInstance) Invoke(ctx context.Context, req sandbox.Request) (sandbox
 
 	in.result, in.resultSize, in.badResult = nil, 0, false
 	in.stack[0] = api.EncodeU32(uint32(size))
-	if err := in.invoke.CallWithStack(ctx, in.stack[:]); err != nil {
+	if err := call(ctx, in.intr, in.invoke, in.stack[:]); err != nil {
 		return in.fail(ctx, err, start)
 	}
 	status := api.DecodeU32(in.stack[0])
@@ -135,6 +151,12 @@ func (in *sdkInstance) Invoke(ctx context.Context, req sandbox.Request) (sandbox
 		resp.Err = &sandbox.FunctionError{Type: errTypeBadResponse, Message: fmt.Sprintf("gust_invoke returned unknown status %d", status)}
 	}
 	in.result = nil
+	if in.learn {
+		in.learn = false
+		if b, ok := in.mem.Read(0, in.mem.Size()); ok {
+			in.p.snap.image.learnHotPages(b)
+		}
+	}
 	return resp, nil
 }
 

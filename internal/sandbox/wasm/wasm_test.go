@@ -629,37 +629,3 @@ func TestConcurrentInstances(t *testing.T) {
 		}
 	}
 }
-
-func BenchmarkWarmInvoke(b *testing.B) {
-	p := load(b, nil, sandbox.Spec{Code: guest(b, "hello")})
-	in := start(b, p)
-	req := sandbox.Request{RequestID: "0d8f6f38-6c1c-4b1e-9d3a-5f7f0e6a1b2c", Payload: []byte(`{"name":"Ada"}`)}
-	ctx := context.Background()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		resp, err := in.Invoke(ctx, req)
-		if err != nil || resp.Err != nil {
-			b.Fatal(err, resp.Err)
-		}
-	}
-}
-
-func BenchmarkColdStart(b *testing.B) {
-	p := load(b, nil, sandbox.Spec{Code: guest(b, "hello")})
-	req := sandbox.Request{RequestID: "0d8f6f38-6c1c-4b1e-9d3a-5f7f0e6a1b2c", Payload: []byte(`{"name":"Ada"}`)}
-	ctx := context.Background()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		in, err := p.Start(ctx)
-		if err != nil {
-			b.Fatal(err)
-		}
-		resp, err := in.Invoke(ctx, req)
-		if err != nil || resp.Err != nil {
-			b.Fatal(err, resp.Err)
-		}
-		in.Close(ctx)
-	}
-}
