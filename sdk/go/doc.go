@@ -88,6 +88,15 @@
 // and nothing follows the payload. No JSON is involved in the framing, so a
 // warm invocation costs the host a copy in and a copy out.
 //
+// # Instances start from a snapshot
+//
+// Gust runs init once per deploy and starts every instance from a copy of
+// the memory it left (like Lambda SnapStart). Whatever init computed is
+// shared by all instances of a deploy, and so is the Go runtime's internal
+// random state: math/rand's top-level functions produce the same sequence
+// in each instance. Use crypto/rand for values that must differ between
+// instances (it asks the host every time).
+//
 // Outside wasip1 (for example `go test` on the developer's machine) the
 // exports are absent, so a package using the SDK still builds and its
 // handler functions can be unit-tested directly.
