@@ -92,7 +92,8 @@ func readExample(t *testing.T, parts ...string) []byte {
 // aws-lambda-go, Node.js, Python) through the Lambda API and function URLs.
 func TestLambdaRuntimes(t *testing.T) {
 	buildLambdaZips(t)
-	n := startNode(t, t.TempDir())
+	dataDir := t.TempDir()
+	n := startNode(t, dataDir)
 	c := lambdaClient(t, n)
 	ctx := context.Background()
 	nodeZip, _ := zipWithModes(map[string][]byte{"index.mjs": readExample(t, "lambda-node", "index.mjs")}, 0o644)
@@ -175,6 +176,21 @@ func TestLambdaRuntimes(t *testing.T) {
 					t.Errorf("CreateFunction error = %v, want InvalidParameterValueException mentioning %q", err, tt.want)
 				}
 			})
+		}
+	})
+	t.Run("isolation is reported", func(t *testing.T) {
+		code, out, errs := gust(t, n, dataDir, "", "get", "go", "-o", "json")
+		var got struct {
+			Configuration struct{ GustIsolation []string }
+		}
+		if code != 0 || json.Unmarshal([]byte(out), &got) != nil || len(got.Configuration.GustIsolation) == 0 {
+			t.Fatalf("gust get go = %d %s %s, want isolation lines", code, out, errs)
+		}
+		joined := strings.Join(got.Configuration.GustIsolation, "\n")
+		for _, want := range []string{"pid", "cgroup", "no_new_privs"} {
+			if !strings.Contains(joined, want) {
+				t.Errorf("isolation lines lack %q:\n%s", want, joined)
+			}
 		}
 	})
 	assertGoStillAnswers(t, c)
