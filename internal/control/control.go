@@ -118,6 +118,14 @@ func New(store Store, comp Compiler, supported func(runtime string) error) *Cont
 	return &Control{store: store, comp: comp, supported: supported}
 }
 
+// Supported says whether this node can run runtime (nil) or why not.
+func (c *Control) Supported(runtime string) error {
+	if c.supported == nil {
+		return nil
+	}
+	return c.supported(runtime)
+}
+
 // code turns Code.ZipFile into what the function's runtime loads: a wasm
 // module for wasm, the zip itself for process runtimes.
 func (c *Control) code(runtime string, zipFile []byte) ([]byte, error) {

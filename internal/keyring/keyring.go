@@ -6,7 +6,6 @@ package keyring
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -87,11 +86,9 @@ func (k *Keyring) Secret(id string) (string, bool) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	// Unknown, malformed (not a valid key) or unreadable: no secret.
 	e, err := k.kv.Get(ctx, id)
 	if err != nil {
-		if !errors.Is(err, jetstream.ErrKeyNotFound) && !errors.Is(err, jetstream.ErrInvalidKey) {
-			return "", false
-		}
 		return "", false
 	}
 	var kk Key

@@ -1,13 +1,17 @@
 package node
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -83,6 +87,8 @@ func Up(ctx context.Context, o UpOptions, stdout, stderr io.Writer) error {
 			switch name {
 			case "hello":
 				fmt.Fprintf(stdout, "  curl -s '%s/fn/hello?name=Ada'\n", n.URL())
+			case "lambda-go", "lambda-node", "lambda-python":
+				fmt.Fprintf(stdout, "  curl -s '%s/fn/%s?name=Ada'\n", n.URL(), name)
 			case "httpapi":
 				fmt.Fprintf(stdout, "  curl -s -X POST %s/fn/httpapi/todos -d '{\"title\":\"try gust\"}'\n", n.URL())
 				fmt.Fprintf(stdout, "  curl -s %s/fn/httpapi/todos\n", n.URL())
@@ -105,8 +111,96 @@ func Up(ctx context.Context, o UpOptions, stdout, stderr io.Writer) error {
 	return n.Shutdown(context.Background())
 }
 
-// deployExamples builds and deploys every Go package directly under dir,
-// skipping those whose code is already current.
+// example is one deployable example: how to package it and for which
+// runtime.
+type example struct {
+	name, runtime, handler string
+	pack                   func(ctx context.Context, dir string) ([]byte, error)
+}
+
+// exampleOf tells what kind of function the directory holds: a Lambda
+// handler (Go with aws-lambda-go, Node.js, Python) or a Gust SDK package.
+func exampleOf(dir string) (example, bool) {
+	name := filepath.Base(dir)
+	has := func(f string) bool { _, err := os.Stat(filepath.Join(dir, f)); return err == nil }
+	switch {
+	case has("index.mjs") || has("index.js"):
+		return example{name, "nodejs20.x", "index.handler", zipDir}, true
+	case has("app.py"):
+		return example{name, "python3.11", "app.handler", zipDir}, true
+	case has("main.go"):
+		src, _ := os.ReadFile(filepath.Join(dir, "main.go"))
+		if strings.Contains(string(src), "github.com/aws/aws-lambda-go/lambda") {
+			return example{name, "provided.al2023", "", buildBootstrap}, true
+		}
+		return example{name, "wasm", "", gobuild.Build}, true
+	}
+	return example{}, false
+}
+
+// buildBootstrap builds a Go Lambda function for Linux as bootstrap, zipped.
+func buildBootstrap(ctx context.Context, dir string) ([]byte, error) {
+	out, err := os.MkdirTemp("", "gust-example-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(out)
+	bin := filepath.Join(out, "bootstrap")
+	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w", "-o", bin, ".")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+runtime.GOARCH, "CGO_ENABLED=0")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("go build: %w: %s", err, msg)
+	}
+	return zipFiles(map[string]string{"bootstrap": bin})
+}
+
+// zipDir zips the regular files directly in dir (the examples are flat).
+func zipDir(_ context.Context, dir string) ([]byte, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	files := map[string]string{}
+	for _, e := range entries {
+		if e.Type().IsRegular() && !strings.HasSuffix(e.Name(), ".md") {
+			files[e.Name()] = filepath.Join(dir, e.Name())
+		}
+	}
+	return zipFiles(files)
+}
+
+func zipFiles(files map[string]string) ([]byte, error) {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for name, path := range files {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		info, err := os.Stat(path)
+		if err != nil {
+			return nil, err
+		}
+		h := &zip.FileHeader{Name: name, Method: zip.Deflate}
+		h.SetMode(info.Mode().Perm())
+		w, err := zw.CreateHeader(h)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := w.Write(b); err != nil {
+			return nil, err
+		}
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// deployExamples builds and deploys every example directly under dir,
+// skipping those whose code is already current and those whose runtime
+// this host cannot run.
 func deployExamples(ctx context.Context, n *Node, dir string, progress io.Writer) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -118,31 +212,43 @@ func deployExamples(ctx context.Context, n *Node, dir string, progress io.Writer
 		if !e.IsDir() {
 			continue
 		}
-		name := e.Name()
-		if _, err := os.Stat(filepath.Join(dir, name, "main.go")); err != nil {
+		ex, ok := exampleOf(filepath.Join(dir, e.Name()))
+		if !ok {
 			continue
 		}
-		fmt.Fprintf(progress, "gust: building example %s...\n", name)
-		code, err := gobuild.Build(ctx, filepath.Join(dir, name))
+		if !registry.IsWasm(ex.runtime) {
+			if err := n.control.Supported(ex.runtime); err != nil {
+				fmt.Fprintf(progress, "gust: skipping example %s: %v\n", ex.name, err)
+				continue
+			}
+		}
+		fmt.Fprintf(progress, "gust: building example %s (%s)...\n", ex.name, ex.runtime)
+		code, err := ex.pack(ctx, filepath.Join(dir, e.Name()))
 		if err != nil {
-			errs = append(errs, fmt.Errorf("build %s: %w", name, err))
+			errs = append(errs, fmt.Errorf("build %s: %w", ex.name, err))
 			continue
 		}
-		if cur, ok := n.reg.Get(name); ok {
-			if cur.CodeDigest != registry.Digest(code) {
-				if _, err := n.control.UpdateCode(ctx, name, "", code); err != nil {
-					errs = append(errs, fmt.Errorf("update %s: %w", name, err))
+		if cur, ok := n.reg.Get(ex.name); ok {
+			if cur.CodeSize != int64(len(code)) || !sameCode(cur, code) {
+				if _, err := n.control.UpdateCode(ctx, ex.name, "", code); err != nil {
+					errs = append(errs, fmt.Errorf("update %s: %w", ex.name, err))
 					continue
 				}
 			}
-		} else if _, err := n.control.Create(ctx, &registry.Function{Name: name, Runtime: "wasm", Description: "Gust example " + name}, code); err != nil {
-			errs = append(errs, fmt.Errorf("deploy %s: %w", name, err))
+		} else if _, err := n.control.Create(ctx, &registry.Function{Name: ex.name, Runtime: ex.runtime, Handler: ex.handler, Description: "Gust example " + ex.name}, code); err != nil {
+			errs = append(errs, fmt.Errorf("deploy %s: %w", ex.name, err))
 			continue
 		}
-		deployed = append(deployed, name)
+		deployed = append(deployed, ex.name)
 	}
 	if len(deployed) == 0 && len(errs) == 0 {
-		errs = append(errs, fmt.Errorf("no Go packages found under %s", dir))
+		errs = append(errs, fmt.Errorf("no examples found under %s", dir))
 	}
 	return deployed, errors.Join(errs...)
+}
+
+// sameCode reports whether code is what cur runs (wasm code is stored as
+// the module a zip held; other code as uploaded).
+func sameCode(cur *registry.Function, code []byte) bool {
+	return cur.CodeDigest == registry.Digest(code)
 }

@@ -5,7 +5,6 @@
 package registry
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -337,12 +336,4 @@ func (r *Registry) Close() error {
 	err := r.watcher.Stop()
 	<-r.done
 	return err
-}
-
-// Equal reports whether two stored functions are byte-for-byte the same
-// configuration (used to tell a no-op update from a real one).
-func Equal(a, b *Function) bool {
-	ab, _ := json.Marshal(a)
-	bb, _ := json.Marshal(b)
-	return bytes.Equal(ab, bb)
 }
