@@ -228,14 +228,32 @@ func (c *Control) UpdateConfig(ctx context.Context, name, revisionID string, cha
 			return nil, &registry.ValidationError{Field: "runtime", Message: fmt.Sprintf("cannot change runtime from %s to %s with the same code: update the code and the runtime together by deleting and creating the function", cur.Runtime, next.Runtime)}
 		}
 	}
-	code, err := c.store.Code(ctx, next.CodeDigest)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := c.comp.Prepare(ctx, next, code); err != nil {
-		return nil, err
+	if programChanged(cur, next) {
+		code, err := c.store.Code(ctx, next.CodeDigest)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := c.comp.Prepare(ctx, next, code); err != nil {
+			return nil, err
+		}
 	}
 	return c.store.Update(ctx, name, revisionID, change)
+}
+
+// programChanged reports whether a configuration change reaches the loaded
+// program (scaling settings and descriptions do not, so they need no
+// compilation).
+func programChanged(a, b *registry.Function) bool {
+	if a.Runtime != b.Runtime || a.Handler != b.Handler || a.MemoryMB != b.MemoryMB ||
+		a.TimeoutSec != b.TimeoutSec || len(a.Env) != len(b.Env) {
+		return true
+	}
+	for k, v := range a.Env {
+		if bv, ok := b.Env[k]; !ok || bv != v {
+			return true
+		}
+	}
+	return false
 }
 
 // Delete removes a function.

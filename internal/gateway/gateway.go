@@ -13,7 +13,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -313,8 +312,3 @@ func (g *Gateway) resolve(raw, qualifier string) (*registry.Function, *api.Error
 	}
 	return fn, nil
 }
-
-// isJSON reports whether b is one valid JSON value.
-func isJSON(b []byte) bool { return json.Valid(b) }
-
-func trimSpace(b []byte) []byte { return []byte(strings.TrimSpace(string(b))) }

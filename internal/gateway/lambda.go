@@ -302,11 +302,11 @@ func (g *Gateway) invoke(w http.ResponseWriter, r *http.Request, body []byte) {
 			Message: fmt.Sprintf("1 validation error detected: Value '%s' at 'logType' failed to satisfy constraint: Member must satisfy enum value set: [Tail, None]", logType)})
 		return
 	}
-	payload := trimSpace(body)
+	payload := bytes.TrimSpace(body)
 	if len(payload) == 0 {
 		payload = []byte("{}")
 	}
-	if !isJSON(payload) {
+	if !json.Valid(payload) {
 		g.writeError(w, r, &api.Error{Code: api.ErrInvalidRequestContent, Status: http.StatusBadRequest,
 			Message: "Could not parse request body into json: the payload is not valid JSON"})
 		return

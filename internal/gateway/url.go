@@ -19,54 +19,17 @@ import (
 	"github.com/gustfaas/gust/api"
 	"github.com/gustfaas/gust/internal/logs"
 	"github.com/gustfaas/gust/internal/registry"
+	gust "github.com/gustfaas/gust/sdk/go"
 )
 
-// URLEvent is the Lambda function URL event, payload format 2.0.
-type URLEvent struct {
-	Version               string            `json:"version"`
-	RouteKey              string            `json:"routeKey"`
-	RawPath               string            `json:"rawPath"`
-	RawQueryString        string            `json:"rawQueryString"`
-	Cookies               []string          `json:"cookies,omitempty"`
-	Headers               map[string]string `json:"headers"`
-	QueryStringParameters map[string]string `json:"queryStringParameters,omitempty"`
-	RequestContext        URLRequestContext `json:"requestContext"`
-	Body                  string            `json:"body,omitempty"`
-	IsBase64Encoded       bool              `json:"isBase64Encoded"`
-}
-
-// URLRequestContext is the event's requestContext.
-type URLRequestContext struct {
-	AccountID    string  `json:"accountId"`
-	APIID        string  `json:"apiId"`
-	DomainName   string  `json:"domainName"`
-	DomainPrefix string  `json:"domainPrefix"`
-	HTTP         URLHTTP `json:"http"`
-	RequestID    string  `json:"requestId"`
-	RouteKey     string  `json:"routeKey"`
-	Stage        string  `json:"stage"`
-	Time         string  `json:"time"`
-	TimeEpoch    int64   `json:"timeEpoch"`
-}
-
-// URLHTTP is requestContext.http.
-type URLHTTP struct {
-	Method    string `json:"method"`
-	Path      string `json:"path"`
-	Protocol  string `json:"protocol"`
-	SourceIP  string `json:"sourceIp"`
-	UserAgent string `json:"userAgent"`
-}
-
-// URLResponse is the structured result a function returns to shape its
-// HTTP response.
-type URLResponse struct {
-	StatusCode      int               `json:"statusCode"`
-	Headers         map[string]string `json:"headers"`
-	Cookies         []string          `json:"cookies"`
-	Body            string            `json:"body"`
-	IsBase64Encoded bool              `json:"isBase64Encoded"`
-}
+// The function URL event and response are the SDK's types: one definition
+// of the wire format for the gateway that writes the event and the guests
+// that read it.
+type (
+	URLEvent          = gust.URLRequest
+	URLRequestContext = gust.URLRequestContext
+	URLResponse       = gust.URLResponse
+)
 
 // textual reports whether a body of this content type travels as text.
 func textual(contentType string, body []byte) bool {
@@ -102,7 +65,7 @@ func BuildURLEvent(r *http.Request, rawPath, requestID, account string, body []b
 			APIID:        "gust",
 			DomainName:   r.Host,
 			DomainPrefix: strings.SplitN(r.Host, ".", 2)[0],
-			HTTP: URLHTTP{
+			HTTP: gust.URLRequestHTTP{
 				Method:    r.Method,
 				Path:      rawPath,
 				Protocol:  r.Proto,

@@ -26,8 +26,7 @@ type Metrics struct {
 	coldStart   *prometheus.HistogramVec
 	queueWait   *prometheus.HistogramVec
 
-	mu  sync.Mutex
-	per map[string]*fnMetrics // cached handles by function
+	per sync.Map // function name -> *fnMetrics, cached label handles
 }
 
 type fnMetrics struct {
@@ -61,7 +60,6 @@ func NewMetrics(stats StatsSource) *Metrics {
 			Name: "gust_queue_wait_seconds", Help: "Time from a request's arrival to holding an instance.",
 			Buckets: prometheus.ExponentialBuckets(0.00001, 3, 14),
 		}, []string{"function"}),
-		per: map[string]*fnMetrics{},
 	}
 	m.reg.MustRegister(m.invocations, m.errors, m.throttles, m.duration, m.coldStart, m.queueWait,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
@@ -80,24 +78,22 @@ func (m *Metrics) Handler() http.Handler {
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
 func (m *Metrics) handles(fn string) *fnMetrics {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	h := m.per[fn]
-	if h == nil {
-		h = &fnMetrics{
-			ok:        m.invocations.WithLabelValues(fn, string(engine.Success)),
-			fnErr:     m.invocations.WithLabelValues(fn, string(engine.FunctionError)),
-			timeout:   m.invocations.WithLabelValues(fn, string(engine.Timeout)),
-			throttled: m.invocations.WithLabelValues(fn, string(engine.Throttled)),
-			errs:      m.errors.WithLabelValues(fn),
-			throttles: m.throttles.WithLabelValues(fn),
-			duration:  m.duration.WithLabelValues(fn),
-			cold:      m.coldStart.WithLabelValues(fn),
-			wait:      m.queueWait.WithLabelValues(fn),
-		}
-		m.per[fn] = h
+	if h, ok := m.per.Load(fn); ok {
+		return h.(*fnMetrics)
 	}
-	return h
+	h := &fnMetrics{
+		ok:        m.invocations.WithLabelValues(fn, string(engine.Success)),
+		fnErr:     m.invocations.WithLabelValues(fn, string(engine.FunctionError)),
+		timeout:   m.invocations.WithLabelValues(fn, string(engine.Timeout)),
+		throttled: m.invocations.WithLabelValues(fn, string(engine.Throttled)),
+		errs:      m.errors.WithLabelValues(fn),
+		throttles: m.throttles.WithLabelValues(fn),
+		duration:  m.duration.WithLabelValues(fn),
+		cold:      m.coldStart.WithLabelValues(fn),
+		wait:      m.queueWait.WithLabelValues(fn),
+	}
+	got, _ := m.per.LoadOrStore(fn, h)
+	return got.(*fnMetrics)
 }
 
 func (m *Metrics) observe(r *engine.Record) {

@@ -229,7 +229,7 @@ func deployExamples(ctx context.Context, n *Node, dir string, progress io.Writer
 			continue
 		}
 		if cur, ok := n.reg.Get(ex.name); ok {
-			if cur.CodeSize != int64(len(code)) || !sameCode(cur, code) {
+			if cur.CodeDigest != registry.Digest(code) {
 				if _, err := n.control.UpdateCode(ctx, ex.name, "", code); err != nil {
 					errs = append(errs, fmt.Errorf("update %s: %w", ex.name, err))
 					continue
@@ -245,10 +245,4 @@ func deployExamples(ctx context.Context, n *Node, dir string, progress io.Writer
 		errs = append(errs, fmt.Errorf("no examples found under %s", dir))
 	}
 	return deployed, errors.Join(errs...)
-}
-
-// sameCode reports whether code is what cur runs (wasm code is stored as
-// the module a zip held; other code as uploaded).
-func sameCode(cur *registry.Function, code []byte) bool {
-	return cur.CodeDigest == registry.Digest(code)
 }
