@@ -100,8 +100,15 @@ type Store interface {
 	Code(ctx context.Context, digest string) ([]byte, error)
 	Create(ctx context.Context, f *registry.Function) (*registry.Function, error)
 	Update(ctx context.Context, name, revisionID string, change func(*registry.Function) error) (*registry.Function, error)
+	UpdateSettings(ctx context.Context, name string, change func(*registry.Function) error) (*registry.Function, error)
 	Delete(ctx context.Context, name string) error
 	Get(name string) (*registry.Function, bool)
+	Publish(ctx context.Context, name, codeDigest, revisionID, description string) (*registry.Function, error)
+	UpdateVersion(ctx context.Context, name, version string, change func(*registry.Function) error) (*registry.Function, error)
+	DeleteVersion(ctx context.Context, name, version string) error
+	CreateAlias(ctx context.Context, a *registry.Alias) (*registry.Alias, error)
+	UpdateAlias(ctx context.Context, name, alias, revisionID string, change func(*registry.Alias) error) (*registry.Alias, error)
+	DeleteAlias(ctx context.Context, name, alias string) error
 }
 
 // Control performs deploys. Safe for concurrent use.
@@ -175,8 +182,9 @@ func (c *Control) Create(ctx context.Context, fn *registry.Function, zipFile []b
 	return c.store.Create(ctx, fn)
 }
 
-// UpdateCode replaces a function's code.
-func (c *Control) UpdateCode(ctx context.Context, name, revisionID string, zipFile []byte) (*registry.Function, error) {
+// UpdateCode replaces a function's code. With dryRun the code is checked
+// and compiled but nothing is stored; the result is what would be.
+func (c *Control) UpdateCode(ctx context.Context, name, revisionID string, zipFile []byte, dryRun bool) (*registry.Function, error) {
 	cur, ok := c.store.Get(name)
 	if !ok {
 		return nil, fmt.Errorf("%w: %s", registry.ErrNotFound, name)
@@ -191,6 +199,13 @@ func (c *Control) UpdateCode(ctx context.Context, name, revisionID string, zipFi
 	kind, err := c.comp.Prepare(ctx, next, code)
 	if err != nil {
 		return nil, err
+	}
+	if dryRun {
+		if revisionID != "" && revisionID != cur.RevisionID {
+			return nil, fmt.Errorf("%w: the revision id for %s is %s", registry.ErrRevisionMismatch, name, cur.RevisionID)
+		}
+		next.Kind = kind
+		return next, nil
 	}
 	if _, err := c.store.PutCode(ctx, code); err != nil {
 		return nil, err
@@ -240,25 +255,59 @@ func (c *Control) UpdateConfig(ctx context.Context, name, revisionID string, cha
 	return c.store.Update(ctx, name, revisionID, change)
 }
 
-// programChanged reports whether a configuration change reaches the loaded
-// program (scaling settings and descriptions do not, so they need no
-// compilation).
-func programChanged(a, b *registry.Function) bool {
-	if a.Runtime != b.Runtime || a.Handler != b.Handler || a.MemoryMB != b.MemoryMB ||
-		a.TimeoutSec != b.TimeoutSec || len(a.Env) != len(b.Env) {
-		return true
-	}
-	for k, v := range a.Env {
-		if bv, ok := b.Env[k]; !ok || bv != v {
-			return true
-		}
-	}
-	return false
+// UpdateSettings changes function-level settings that belong to no
+// version (tags, reserved and $LATEST's provisioned concurrency, the URL
+// configuration); the function keeps its RevisionId.
+func (c *Control) UpdateSettings(ctx context.Context, name string, change func(*registry.Function) error) (*registry.Function, error) {
+	return c.store.UpdateSettings(ctx, name, change)
 }
 
-// Delete removes a function.
+// programChanged reports whether a configuration change reaches the loaded
+// program (scaling settings, descriptions, tags and URL settings do not,
+// so they need no compilation).
+func programChanged(a, b *registry.Function) bool { return !registry.SameProgram(a, b) }
+
+// Delete removes a function with its versions and aliases.
 func (c *Control) Delete(ctx context.Context, name string) error {
 	return c.store.Delete(ctx, name)
+}
+
+// Publish publishes $LATEST as a new version (or returns the newest version
+// when nothing changed since). codeDigest is hex; empty skips the check.
+func (c *Control) Publish(ctx context.Context, name, codeDigest, revisionID, description string) (*registry.Function, error) {
+	if len(description) > registry.MaxDescription {
+		return nil, &registry.ValidationError{Field: "description", Message: fmt.Sprintf("1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to %d", registry.MaxDescription)}
+	}
+	return c.store.Publish(ctx, name, codeDigest, revisionID, description)
+}
+
+// UpdateVersion changes a version's (or $LATEST's) scaling settings.
+func (c *Control) UpdateVersion(ctx context.Context, name, version string, change func(*registry.Function) error) (*registry.Function, error) {
+	if version == "" || version == registry.Latest {
+		return c.UpdateSettings(ctx, name, change)
+	}
+	return c.store.UpdateVersion(ctx, name, version, change)
+}
+
+// DeleteVersion deletes a published version no alias uses.
+func (c *Control) DeleteVersion(ctx context.Context, name, version string) error {
+	return c.store.DeleteVersion(ctx, name, version)
+}
+
+// CreateAlias creates an alias.
+func (c *Control) CreateAlias(ctx context.Context, a *registry.Alias) (*registry.Alias, error) {
+	return c.store.CreateAlias(ctx, a)
+}
+
+// UpdateAlias moves or changes an alias. If revisionID is set it must be
+// the alias's current one.
+func (c *Control) UpdateAlias(ctx context.Context, name, alias, revisionID string, change func(*registry.Alias) error) (*registry.Alias, error) {
+	return c.store.UpdateAlias(ctx, name, alias, revisionID, change)
+}
+
+// DeleteAlias deletes an alias.
+func (c *Control) DeleteAlias(ctx context.Context, name, alias string) error {
+	return c.store.DeleteAlias(ctx, name, alias)
 }
 
 // IsClientError reports whether err is the caller's fault (bad input).

@@ -109,6 +109,11 @@ type Config struct {
 	IdleTimeout time.Duration
 	// Logger receives operational messages.
 	Logger *slog.Logger
+	// Latest, if set, returns a function's $LATEST, whose function-level
+	// settings (reserved concurrency, a cap shared by all versions, and
+	// the keep-alive) apply to every version. Without it, each pool's own
+	// configuration is used.
+	Latest func(name string) (*registry.Function, bool)
 }
 
 // Defaults.
@@ -135,13 +140,14 @@ type Engine struct {
 	cfg Config
 	log *slog.Logger
 
-	mu       sync.Mutex
-	pools    map[string]*pool // by function name: the current version's pool
-	draining map[*pool]struct{}
-	prepared map[string]sandbox.Program
-	usedMB   int
-	lru      *list.List // of *instance, idle only; front = most recently used
-	closed   bool
+	mu          sync.Mutex
+	pools       map[string]*pool // by poolKey: each version's current pool
+	provisioned map[string]int   // by poolKey: instances to keep warm beyond the version's own setting
+	draining    map[*pool]struct{}
+	prepared    map[string]sandbox.Program
+	usedMB      int
+	lru         *list.List // of *instance, idle only; front = most recently used
+	closed      bool
 
 	inflight sync.WaitGroup
 	active   atomic.Int64
@@ -164,18 +170,29 @@ func New(cfg Config) *Engine {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	e := &Engine{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		pools:    map[string]*pool{},
-		draining: map[*pool]struct{}{},
-		prepared: map[string]sandbox.Program{},
-		lru:      list.New(),
-		stop:     make(chan struct{}),
-		reaped:   make(chan struct{}),
+		cfg:         cfg,
+		log:         cfg.Logger,
+		pools:       map[string]*pool{},
+		provisioned: map[string]int{},
+		draining:    map[*pool]struct{}{},
+		prepared:    map[string]sandbox.Program{},
+		lru:         list.New(),
+		stop:        make(chan struct{}),
+		reaped:      make(chan struct{}),
 	}
 	go e.reaper()
 	return e
 }
+
+// poolKey names a function version's pool.
+func poolKey(name, version string) string {
+	if version == "" {
+		version = registry.Latest
+	}
+	return name + ":" + version
+}
+
+func keyOf(fn *registry.Function) string { return poolKey(fn.Name, fn.Qualifier()) }
 
 // specKey identifies everything a Program depends on.
 func specKey(s sandbox.Spec) string {
@@ -188,7 +205,7 @@ func specKey(s sandbox.Spec) string {
 func specOf(fn *registry.Function, code []byte) sandbox.Spec {
 	return sandbox.Spec{
 		Function: fn.Name,
-		Version:  registry.Version,
+		Version:  fn.Qualifier(),
 		Digest:   fn.CodeDigest,
 		Code:     code,
 		Runtime:  fn.Runtime,
@@ -234,15 +251,21 @@ func (e *Engine) Prepare(ctx context.Context, fn *registry.Function, code []byte
 	return "", nil
 }
 
-// Update reacts to a registry change: a changed or deleted function's pool
-// drains, and a new or changed function gets its pool (and provisioned
-// instances) at once.
+// Update reacts to a registry change: a changed or deleted version's pool
+// drains (unless only scaling settings changed, which keeps its warm
+// instances), and a new or changed version gets its pool (and provisioned
+// instances) at once. Alias changes are not the engine's business: see
+// SetProvisioned.
 func (e *Engine) Update(ch registry.Change) {
+	if ch.Old == nil && ch.New == nil {
+		return
+	}
 	if ch.Old != nil {
+		key := keyOf(ch.Old)
 		e.mu.Lock()
-		p := e.pools[ch.Old.Name]
+		p := e.pools[key]
 		switch {
-		case p == nil || (ch.New != nil && p.fn().RevisionID == ch.New.RevisionID):
+		case p == nil:
 		case ch.New != nil && specKey(specOf(p.fn(), nil)) == specKey(specOf(ch.New, nil)):
 			// Only scaling settings changed: keep the warm instances.
 			p.cur.Store(ch.New)
@@ -252,8 +275,11 @@ func (e *Engine) Update(ch registry.Change) {
 			default:
 			}
 		default:
-			delete(e.pools, ch.Old.Name)
+			delete(e.pools, key)
 			e.drainLocked(p)
+		}
+		if ch.New == nil {
+			delete(e.provisioned, key)
 		}
 		e.mu.Unlock()
 	}
@@ -267,19 +293,52 @@ func (e *Engine) Update(ch registry.Change) {
 	}
 }
 
-// pool returns the pool for fn's current version, creating it (and
-// loading its program in the background) when needed.
+// SetProvisioned sets how many instances of a version to keep warm on
+// behalf of its aliases (the version's own setting adds to none of it: the
+// larger of the two counts). Zero removes the requirement; the instances
+// are then reaped as they idle.
+func (e *Engine) SetProvisioned(name, version string, n int) {
+	key := poolKey(name, version)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if n <= 0 {
+		delete(e.provisioned, key)
+		return
+	}
+	e.provisioned[key] = n
+	if p := e.pools[key]; p != nil {
+		select {
+		case <-p.ready:
+			p.provisionLocked()
+		default:
+		}
+	}
+}
+
+// target is how many instances p keeps warm. The caller holds e.mu.
+func (p *pool) target() int {
+	if p.draining {
+		return 0
+	}
+	return max(p.fn().ProvisionedConcurrency, p.e.provisioned[p.key])
+}
+
+// pool returns the pool for fn's version, creating it (and loading its
+// program in the background) when needed.
 func (e *Engine) pool(fn *registry.Function) (*pool, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
 		return nil, ErrClosed
 	}
-	p := e.pools[fn.Name]
-	if p != nil && p.fn().RevisionID == fn.RevisionID {
-		return p, nil
-	}
+	key := keyOf(fn)
+	p := e.pools[key]
 	if p != nil {
+		if p.fn().RevisionID == fn.RevisionID || specKey(specOf(p.fn(), nil)) == specKey(specOf(fn, nil)) {
+			// The same program (scaling settings may differ: Update keeps
+			// the pool's configuration current).
+			return p, nil
+		}
 		if p.fn().LastModified.After(fn.LastModified) {
 			// The caller holds an older view than the pool: serve it with
 			// the newer version rather than going back.
@@ -288,7 +347,7 @@ func (e *Engine) pool(fn *registry.Function) (*pool, error) {
 		e.drainLocked(p)
 	}
 	p = newPool(e, fn)
-	e.pools[fn.Name] = p
+	e.pools[key] = p
 	go p.load()
 	return p, nil
 }
@@ -358,19 +417,19 @@ func (e *Engine) Invoke(ctx context.Context, fn *registry.Function, requestID st
 	var te *ThrottleError
 	if errors.As(err, &te) && e.cfg.OnRecord != nil {
 		e.cfg.OnRecord(&Record{
-			Function: fn.Name, Version: registry.Version, RequestID: requestID,
+			Function: fn.Name, Version: fn.Qualifier(), RequestID: requestID,
 			Start: time.Now(), MemoryMB: fn.MemoryMB, Outcome: Throttled,
 		})
 	}
 	return res, err
 }
 
-// Available is how many instances of name's current version exist and are
-// not starting (idle or busy).
-func (e *Engine) Available(name string) int {
+// Available is how many instances of a version exist and are not starting
+// (idle or busy).
+func (e *Engine) Available(name, version string) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	p := e.pools[name]
+	p := e.pools[poolKey(name, version)]
 	if p == nil {
 		return 0
 	}
@@ -417,9 +476,7 @@ func (e *Engine) Stats() Stats {
 		s.Busy += p.busy
 		s.Starting += p.starting
 		s.Waiting += p.waiters.Len()
-		if !p.draining {
-			s.Provisioned = p.fn().ProvisionedConcurrency
-		}
+		s.Provisioned += p.target()
 		s.MemoryMB += (len(p.idle) + p.busy + p.starting) * p.fn().MemoryMB
 	}
 	for _, p := range e.pools {

@@ -320,7 +320,7 @@ func TestProvisionedSurviveReaping(t *testing.T) {
 	}
 	// A lost provisioned instance is replaced at the next reap.
 	e.mu.Lock()
-	p := e.pools["f"]
+	p := e.pools[poolKey("f", "")]
 	in := p.idle[0]
 	p.removeIdleLocked(in)
 	e.usedMB -= 128
@@ -457,4 +457,92 @@ func TestDrainOnNewVersion(t *testing.T) {
 		t.Errorf("in-flight invocation = %q, %v; want it to finish on the old code", o.payload, o.err)
 	}
 	waitFor(t, "old instance closed", func() bool { return rt.closes.Load() == 1 })
+}
+
+// versionOf is a published version of f.
+func versionOf(f *registry.Function, v string) *registry.Function {
+	c := f.Clone()
+	c.Version = v
+	c.RevisionID = "r-" + v
+	return c
+}
+
+func TestVersionsHaveTheirOwnPools(t *testing.T) {
+	rt := &fakeRuntime{}
+	e := newTestEngine(t, rt, Config{MemoryMB: 1 << 20, IdleTimeout: time.Minute})
+	latest := fn("f", 128)
+	v1 := versionOf(latest, "1")
+	for _, f := range []*registry.Function{latest, v1} {
+		res, err := e.Invoke(context.Background(), f, "x", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Version != f.Qualifier() || res.Record.Version != f.Qualifier() {
+			t.Errorf("invoking %s reported version %s (record %s)", f.Qualifier(), res.Version, res.Record.Version)
+		}
+	}
+	if got := e.Available("f", "$LATEST") + e.Available("f", "1"); got != 2 {
+		t.Errorf("instances of $LATEST and 1: %d, want one each", got)
+	}
+	// A version's pool that idles past its keep-alive is closed and
+	// dropped; $LATEST's pool stays (empty).
+	e.Reap(time.Now().Add(2 * time.Minute))
+	e.mu.Lock()
+	_, keptLatest := e.pools[poolKey("f", "")]
+	_, keptV1 := e.pools[poolKey("f", "1")]
+	e.mu.Unlock()
+	if !keptLatest || keptV1 {
+		t.Errorf("after reaping: $LATEST pool kept %v (want true), version 1 pool kept %v (want false)", keptLatest, keptV1)
+	}
+	if s := statsOf(e, "f"); s.Idle+s.Busy+s.Starting != 0 {
+		t.Errorf("instances left after reaping: %+v", s)
+	}
+	// Invoking the version again loads it again.
+	if _, err := e.Invoke(context.Background(), v1, "y", nil); err != nil {
+		t.Errorf("invoke version 1 after its pool was dropped: %v", err)
+	}
+}
+
+func TestReservedConcurrencySpansVersions(t *testing.T) {
+	rt := &fakeRuntime{invokeGate: make(chan struct{})}
+	latest := fn("f", 128)
+	limit := 1
+	latest.ReservedConcurrency = &limit
+	e := newTestEngine(t, rt, Config{MemoryMB: 1 << 20, Latest: func(string) (*registry.Function, bool) { return latest, true }})
+	done := make(chan error)
+	go func() { _, err := e.Invoke(context.Background(), latest, "1", nil); done <- err }()
+	waitFor(t, "$LATEST running", func() bool { return rt.invokes.Load() == 1 })
+	_, err := e.Invoke(context.Background(), versionOf(latest, "3"), "2", nil)
+	var te *ThrottleError
+	if !errors.As(err, &te) || te.Reason != ReasonReservedConcurrency {
+		t.Errorf("version 3 while $LATEST holds the only reserved slot: %v, want a reserved-concurrency throttle", err)
+	}
+	rt.invokeGate <- struct{}{}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// A cap of zero refuses even with a warm instance idle.
+	limit = 0
+	_, err = e.Invoke(context.Background(), latest, "3", nil)
+	if !errors.As(err, &te) {
+		t.Errorf("reserved 0 with an idle instance: %v, want a throttle", err)
+	}
+}
+
+func TestSetProvisionedKeepsVersionWarm(t *testing.T) {
+	rt := &fakeRuntime{}
+	e := newTestEngine(t, rt, Config{MemoryMB: 1 << 20, IdleTimeout: time.Second})
+	v2 := versionOf(fn("f", 128), "2")
+	e.Update(registry.Change{New: v2})
+	e.SetProvisioned("f", "2", 2)
+	waitFor(t, "two provisioned instances", func() bool { return e.Available("f", "2") == 2 })
+	e.Reap(time.Now().Add(time.Hour))
+	if got := e.Available("f", "2"); got != 2 {
+		t.Errorf("provisioned instances after reaping: %d, want 2", got)
+	}
+	e.SetProvisioned("f", "2", 0)
+	e.Reap(time.Now().Add(time.Hour))
+	if got := e.Available("f", "2"); got != 0 {
+		t.Errorf("instances once no longer provisioned: %d, want 0", got)
+	}
 }

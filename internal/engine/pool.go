@@ -44,6 +44,7 @@ type waiter struct {
 // guarded by the engine's mutex, except those set once by load.
 type pool struct {
 	e   *Engine
+	key string                            // poolKey of its version
 	cur atomic.Pointer[registry.Function] // the configuration; see fn
 
 	ready   chan struct{} // closed once prog or loadErr is set
@@ -56,10 +57,11 @@ type pool struct {
 	waiters  list.List // of *waiter, FIFO
 	draining bool
 	progDone bool
+	lastUsed time.Time // when an invocation last took an instance
 }
 
 func newPool(e *Engine, fn *registry.Function) *pool {
-	p := &pool{e: e, ready: make(chan struct{})}
+	p := &pool{e: e, key: keyOf(fn), ready: make(chan struct{}), lastUsed: time.Now()}
 	p.cur.Store(fn)
 	return p
 }
@@ -104,7 +106,7 @@ func (p *pool) provisionLocked() {
 	if p.draining || p.e.closed || p.loadErr != nil {
 		return
 	}
-	for p.total() < p.fn().ProvisionedConcurrency && p.e.usedMB+p.fn().MemoryMB <= p.e.cfg.MemoryMB {
+	for p.total() < p.target() && p.e.usedMB+p.fn().MemoryMB <= p.e.cfg.MemoryMB {
 		p.startLocked()
 	}
 }
@@ -205,7 +207,7 @@ func (e *Engine) evictLocked(needMB int, except *pool) ([]*instance, bool) {
 		if q == except {
 			continue
 		}
-		if !q.draining && q.total()-kept[q] <= q.fn().ProvisionedConcurrency {
+		if !q.draining && q.total()-kept[q] <= q.target() {
 			continue
 		}
 		kept[q]++
@@ -249,6 +251,17 @@ func (p *pool) acquire(ctx context.Context) (grant, error) {
 		e.mu.Unlock()
 		return grant{}, errDraining
 	}
+	p.lastUsed = time.Now()
+	// The cap counts every version's invocations, so it is checked even
+	// when an idle instance is at hand.
+	if limit, ok := e.reservedOf(fn); ok && e.concurrencyLocked(fn.Name) >= limit {
+		e.mu.Unlock()
+		return grant{}, &ThrottleError{
+			Reason:     ReasonReservedConcurrency,
+			Message:    fmt.Sprintf("Rate Exceeded: %s is running at its reserved concurrency of %d", fn.Name, limit),
+			RetryAfter: time.Second,
+		}
+	}
 	if n := len(p.idle); n > 0 {
 		in := p.idle[n-1]
 		p.idle[n-1] = nil
@@ -258,14 +271,6 @@ func (p *pool) acquire(ctx context.Context) (grant, error) {
 		p.busy++
 		e.mu.Unlock()
 		return grant{in: in}, nil
-	}
-	if fn.ReservedConcurrency != nil && p.busy+p.waiters.Len() >= *fn.ReservedConcurrency {
-		e.mu.Unlock()
-		return grant{}, &ThrottleError{
-			Reason:     ReasonReservedConcurrency,
-			Message:    fmt.Sprintf("Rate Exceeded: %s is running at its reserved concurrency of %d", fn.Name, *fn.ReservedConcurrency),
-			RetryAfter: time.Second,
-		}
 	}
 	w := &waiter{ch: make(chan grant, 1)}
 	w.elem = p.waiters.PushBack(w)
@@ -314,6 +319,43 @@ func (p *pool) acquire(ctx context.Context) (grant, error) {
 		}
 		return grant{}, ctx.Err()
 	}
+}
+
+// reservedOf is fn's function-level reserved concurrency.
+func (e *Engine) reservedOf(fn *registry.Function) (int, bool) {
+	fn = e.settingsOf(fn)
+	if fn.ReservedConcurrency != nil {
+		return *fn.ReservedConcurrency, true
+	}
+	return 0, false
+}
+
+// settingsOf is the function whose function-level settings apply to fn:
+// its $LATEST when known.
+func (e *Engine) settingsOf(fn *registry.Function) *registry.Function {
+	if e.cfg.Latest != nil {
+		if l, ok := e.cfg.Latest(fn.Name); ok {
+			return l
+		}
+	}
+	return fn
+}
+
+// concurrencyLocked counts the invocations of every version of a function
+// that hold or wait for an instance.
+func (e *Engine) concurrencyLocked(name string) int {
+	n := 0
+	for _, p := range e.pools {
+		if p.fn().Name == name {
+			n += p.busy + p.waiters.Len()
+		}
+	}
+	for p := range e.draining {
+		if p.fn().Name == name {
+			n += p.busy
+		}
+	}
+	return n
 }
 
 // release returns in to the pool (keep) or discards it.
@@ -406,7 +448,7 @@ func (p *pool) invoke(ctx context.Context, requestID string, payload []byte) (*R
 		// The instance failed to initialise: on Lambda that is the
 		// invocation's error, reported like any function error.
 		rec := &Record{
-			Function: fn.Name, Version: registry.Version, RequestID: requestID, Start: arrived,
+			Function: fn.Name, Version: fn.Qualifier(), RequestID: requestID, Start: arrived,
 			Duration: time.Since(arrived), BilledMs: billedMs(time.Since(arrived)), MemoryMB: fn.MemoryMB,
 			Cold: true, Outcome: FunctionError, Err: initErr, QueueWait: time.Since(arrived),
 		}
@@ -417,7 +459,7 @@ func (p *pool) invoke(ctx context.Context, requestID string, payload []byte) (*R
 		if p.e.cfg.OnRecord != nil {
 			p.e.cfg.OnRecord(rec)
 		}
-		return &Result{Err: initErr, Record: rec, Version: registry.Version}, nil
+		return &Result{Err: initErr, Record: rec, Version: fn.Qualifier()}, nil
 	}
 	if err != nil {
 		var te *ThrottleError
@@ -445,7 +487,7 @@ func (p *pool) invoke(ctx context.Context, requestID string, payload []byte) (*R
 
 	rec := &Record{
 		Function:     fn.Name,
-		Version:      registry.Version,
+		Version:      fn.Qualifier(),
 		RequestID:    requestID,
 		Start:        start,
 		Duration:     dur,
@@ -458,7 +500,7 @@ func (p *pool) invoke(ctx context.Context, requestID string, payload []byte) (*R
 		Outcome:      Success,
 		Log:          resp.Log,
 	}
-	res := &Result{Payload: resp.Payload, Err: resp.Err, Version: registry.Version, Record: rec}
+	res := &Result{Payload: resp.Payload, Err: resp.Err, Version: fn.Qualifier(), Record: rec}
 	if err != nil {
 		var lost *sandbox.LostError
 		switch {
@@ -539,11 +581,8 @@ func (e *Engine) Reap(now time.Time) {
 		prev := el.Prev()
 		in := el.Value.(*instance)
 		p := in.pool
-		idle := e.cfg.IdleTimeout
-		if p.fn().IdleTimeoutSec > 0 {
-			idle = time.Duration(p.fn().IdleTimeoutSec) * time.Second
-		}
-		if now.Sub(in.lastUsed) >= idle && p.total()-kept[p] > p.fn().ProvisionedConcurrency {
+		idle := p.idleTimeout()
+		if now.Sub(in.lastUsed) >= idle && p.total()-kept[p] > p.target() {
 			kept[p]++
 			victims = append(victims, in)
 		}
@@ -553,13 +592,31 @@ func (e *Engine) Reap(now time.Time) {
 		in.pool.removeIdleLocked(in)
 		e.usedMB -= in.pool.fn().MemoryMB
 	}
-	for _, p := range e.pools {
+	for key, p := range e.pools {
 		select {
 		case <-p.ready:
-			p.provisionLocked()
 		default:
+			continue
+		}
+		p.provisionLocked()
+		// A published version nobody has invoked for its keep-alive, with
+		// nothing left to keep warm, gives its program back too; it loads
+		// again (from the compile cache) when next invoked.
+		if !p.fn().IsLatest() && p.total() == 0 && p.waiters.Len() == 0 && p.target() == 0 &&
+			now.Sub(p.lastUsed) >= p.idleTimeout() {
+			delete(e.pools, key)
+			e.drainLocked(p)
 		}
 	}
 	e.mu.Unlock()
 	closeAll(victims)
+}
+
+// idleTimeout is the pool's keep-alive. The caller holds e.mu or knows the
+// configuration does not change.
+func (p *pool) idleTimeout() time.Duration {
+	if s := p.e.settingsOf(p.fn()).IdleTimeoutSec; s > 0 {
+		return time.Duration(s) * time.Second
+	}
+	return p.e.cfg.IdleTimeout
 }

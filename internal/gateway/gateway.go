@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"time"
 
@@ -37,6 +38,11 @@ type AuthErrorMapper func(error) (code string, status int, message string)
 type Functions interface {
 	Get(name string) (*registry.Function, bool)
 	List() []*registry.Function
+	Version(name, version string) (*registry.Function, bool)
+	Versions(name string) []*registry.Function
+	Alias(name, alias string) (*registry.Alias, bool)
+	Aliases(name string) []*registry.Alias
+	Resolve(name, qualifier string, rnd float64) (*registry.Function, *registry.Alias, error)
 }
 
 // Invoker runs invocations.
@@ -66,6 +72,13 @@ type Config struct {
 	Isolation func(runtime string) []string
 	Auth      Authenticator
 	AuthError AuthErrorMapper
+	// Policy says what each access key may do (optional: without it,
+	// every valid signature may do everything).
+	Policy KeyPolicy
+	// Keys manages access keys at KeysPath (optional).
+	Keys KeyManager
+	// Limits are the node's limits, reported by GetAccountSettings.
+	Limits AccountLimits
 	// Region and Account appear in ARNs.
 	Region  string
 	Account string
@@ -104,24 +117,43 @@ func New(cfg Config) *Gateway {
 	g.mux.HandleFunc("/fn/{name}/{path...}", g.functionURL)
 
 	fp := api.FunctionsPath
-	g.mux.HandleFunc("POST "+fp, g.signed(maxAPIBody, g.createFunction))
-	g.mux.HandleFunc("GET "+fp+"/", g.signed(0, g.listFunctions))
-	g.mux.HandleFunc("GET "+fp, g.signed(0, g.listFunctions))
-	g.mux.HandleFunc("GET "+fp+"/{name}", g.signed(0, g.getFunction))
-	g.mux.HandleFunc("DELETE "+fp+"/{name}", g.signed(0, g.deleteFunction))
-	g.mux.HandleFunc("GET "+fp+"/{name}/configuration", g.signed(0, g.getFunctionConfiguration))
-	g.mux.HandleFunc("PUT "+fp+"/{name}/configuration", g.signed(maxAPIBody, g.updateFunctionConfiguration))
-	g.mux.HandleFunc("PUT "+fp+"/{name}/code", g.signed(maxAPIBody, g.updateFunctionCode))
-	g.mux.HandleFunc("POST "+fp+"/{name}/invocations", g.signed(api.MaxPayload, g.invoke))
-	g.mux.HandleFunc("GET "+api.LogsPath+"/{name}", g.signed(0, g.readLogs))
-	g.mux.HandleFunc("PUT /2017-10-31/functions/{name}/concurrency", g.signed(0, g.putFunctionConcurrency))
-	g.mux.HandleFunc("GET /2019-09-30/functions/{name}/concurrency", g.signed(0, g.getFunctionConcurrency))
-	g.mux.HandleFunc("DELETE /2017-10-31/functions/{name}/concurrency", g.signed(0, g.deleteFunctionConcurrency))
-	g.mux.HandleFunc("PUT /2019-09-30/functions/{name}/provisioned-concurrency", g.signed(0, g.putProvisionedConcurrency))
-	g.mux.HandleFunc("GET /2019-09-30/functions/{name}/provisioned-concurrency", g.signed(0, g.getProvisionedConcurrency))
-	g.mux.HandleFunc("DELETE /2019-09-30/functions/{name}/provisioned-concurrency", g.signed(0, g.deleteProvisionedConcurrency))
+	route := func(pattern, action string, limit int64, h func(http.ResponseWriter, *http.Request, []byte)) {
+		g.mux.HandleFunc(pattern, g.signed(action, limit, h))
+	}
+	route("POST "+fp, "lambda:CreateFunction", maxAPIBody, g.createFunction)
+	route("GET "+fp+"/{$}", "lambda:ListFunctions", 0, g.listFunctions)
+	route("GET "+fp, "lambda:ListFunctions", 0, g.listFunctions)
+	route("GET "+fp+"/{name}", "lambda:GetFunction", 0, g.getFunction)
+	route("DELETE "+fp+"/{name}", "lambda:DeleteFunction", 0, g.deleteFunction)
+	route("GET "+fp+"/{name}/configuration", "lambda:GetFunctionConfiguration", 0, g.getFunctionConfiguration)
+	route("PUT "+fp+"/{name}/configuration", "lambda:UpdateFunctionConfiguration", maxAPIBody, g.updateFunctionConfiguration)
+	route("PUT "+fp+"/{name}/code", "lambda:UpdateFunctionCode", maxAPIBody, g.updateFunctionCode)
+	route("POST "+fp+"/{name}/invocations", ActionInvoke, api.MaxPayload, g.invoke)
+	route("POST "+fp+"/{name}/versions", "lambda:PublishVersion", 0, g.publishVersion)
+	route("GET "+fp+"/{name}/versions", "lambda:ListVersionsByFunction", 0, g.listVersions)
+	route("POST "+fp+"/{name}/aliases", "lambda:CreateAlias", 0, g.createAlias)
+	route("GET "+fp+"/{name}/aliases", "lambda:ListAliases", 0, g.listAliases)
+	route("GET "+fp+"/{name}/aliases/{alias}", "lambda:GetAlias", 0, g.getAlias)
+	route("PUT "+fp+"/{name}/aliases/{alias}", "lambda:UpdateAlias", 0, g.updateAlias)
+	route("DELETE "+fp+"/{name}/aliases/{alias}", "lambda:DeleteAlias", 0, g.deleteAlias)
+	route("GET "+api.LogsPath+"/{name}", "gust:ReadLogs", 0, g.readLogs)
+	route("PUT /2017-10-31/functions/{name}/concurrency", "lambda:PutFunctionConcurrency", 0, g.putFunctionConcurrency)
+	route("GET /2019-09-30/functions/{name}/concurrency", "lambda:GetFunctionConcurrency", 0, g.getFunctionConcurrency)
+	route("DELETE /2017-10-31/functions/{name}/concurrency", "lambda:DeleteFunctionConcurrency", 0, g.deleteFunctionConcurrency)
+	route("PUT /2019-09-30/functions/{name}/provisioned-concurrency", "lambda:PutProvisionedConcurrencyConfig", 0, g.putProvisionedConcurrency)
+	route("GET /2019-09-30/functions/{name}/provisioned-concurrency", "lambda:GetProvisionedConcurrencyConfig", 0, g.getProvisionedConcurrency)
+	route("DELETE /2019-09-30/functions/{name}/provisioned-concurrency", "lambda:DeleteProvisionedConcurrencyConfig", 0, g.deleteProvisionedConcurrency)
+	route("POST "+api.TagsPath+"/{arn}", "lambda:TagResource", 0, g.tagResource)
+	route("DELETE "+api.TagsPath+"/{arn}", "lambda:UntagResource", 0, g.untagResource)
+	route("GET "+api.TagsPath+"/{arn}", "lambda:ListTags", 0, g.listTags)
+	route("GET "+api.AccountSettingsPath, "lambda:GetAccountSettings", 0, g.getAccountSettings)
+	route("GET "+api.AccountSettingsPath+"/{$}", "lambda:GetAccountSettings", 0, g.getAccountSettings)
+	g.urlConfigRoutes(route)
+	if cfg.Keys != nil {
+		g.keyRoutes(route)
+	}
 	if cfg.Usage != nil {
-		g.mux.HandleFunc("GET "+api.UsagePath, g.signed(0, func(w http.ResponseWriter, r *http.Request, _ []byte) { cfg.Usage.ServeHTTP(w, r) }))
+		route("GET "+api.UsagePath, "gust:GetUsage", 0, func(w http.ResponseWriter, r *http.Request, _ []byte) { cfg.Usage.ServeHTTP(w, r) })
 	}
 	if cfg.Metrics != nil {
 		g.mux.Handle("GET "+api.MetricsPath, cfg.Metrics)
@@ -130,12 +162,9 @@ func New(cfg Config) *Gateway {
 		w.Header().Set("Content-Type", "text/plain")
 		io.WriteString(w, "ok\n")
 	})
-	g.mux.HandleFunc("/2017-10-31/", g.signed(0, g.unknownOperation))
-	g.mux.HandleFunc("/2019-09-30/", g.signed(0, g.unknownOperation))
-	g.mux.HandleFunc("/2015-03-31/", g.signed(0, func(w http.ResponseWriter, r *http.Request, _ []byte) {
-		g.writeError(w, r, &api.Error{Code: "UnknownOperationException", Status: http.StatusNotFound,
-			Message: fmt.Sprintf("Gust does not serve %s %s", r.Method, r.URL.Path)})
-	}))
+	for _, prefix := range []string{"/2014-11-13/", "/2015-03-31/", "/2016-08-19/", "/2017-03-31/", "/2017-10-31/", "/2018-10-31/", "/2019-09-25/", "/2019-09-30/", "/2020-04-22/", "/2020-06-30/", "/2021-07-20/", "/2021-10-31/", "/2021-11-15/", "/2024-08-31/", "/2025-11-30/", "/2025-12-01/", "/2026-07-09/", "/gust/"} {
+		route(prefix, "gust:Unknown", 0, g.unknownOperation)
+	}
 	return g
 }
 
@@ -182,8 +211,9 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 }
 
 // signed wraps an API handler: it reads the body (bounded), verifies the
-// signature and passes the body on. limit 0 means a small body.
-func (g *Gateway) signed(limit int64, h func(http.ResponseWriter, *http.Request, []byte)) http.HandlerFunc {
+// signature, checks that the key may perform action, and passes the body
+// on. limit 0 means a small body.
+func (g *Gateway) signed(action string, limit int64, h func(http.ResponseWriter, *http.Request, []byte)) http.HandlerFunc {
 	if limit == 0 {
 		limit = 1 << 20
 	}
@@ -199,12 +229,17 @@ func (g *Gateway) signed(limit int64, h func(http.ResponseWriter, *http.Request,
 			return
 		}
 		if g.cfg.Auth != nil {
-			if _, err := g.cfg.Auth.Verify(r, body, g.cfg.Now()); err != nil {
+			keyID, err := g.cfg.Auth.Verify(r, body, g.cfg.Now())
+			if err != nil {
 				code, status, msg := api.ErrInvalidSignature, http.StatusForbidden, err.Error()
 				if g.cfg.AuthError != nil {
 					code, status, msg = g.cfg.AuthError(err)
 				}
 				g.writeError(w, r, &api.Error{Code: code, Status: status, Message: msg})
+				return
+			}
+			if aerr := g.authorize(r, keyID, action); aerr != nil {
+				g.writeError(w, r, aerr)
 				return
 			}
 		}
@@ -250,6 +285,8 @@ func (g *Gateway) apiError(err error, name string) *api.Error {
 	var ie *sandbox.InvalidCodeError
 	var ae *api.Error
 	var te *engine.ThrottleError
+	var nf *registry.NotFoundError
+	var ce2 *registry.ConflictError
 	switch {
 	case errors.As(err, &ae):
 		return ae
@@ -262,8 +299,12 @@ func (g *Gateway) apiError(err error, name string) *api.Error {
 		return &api.Error{Code: api.ErrInvalidParameterValue, Status: http.StatusBadRequest, Message: ce.Reason}
 	case errors.As(err, &ie):
 		return &api.Error{Code: api.ErrInvalidParameterValue, Status: http.StatusBadRequest, Message: ie.Reason}
+	case errors.As(err, &nf):
+		return &api.Error{Code: api.ErrResourceNotFound, Status: http.StatusNotFound, Message: "Function not found: " + nf.What}
 	case errors.Is(err, registry.ErrNotFound):
 		return g.notFound(name)
+	case errors.As(err, &ce2):
+		return &api.Error{Code: api.ErrResourceConflict, Status: http.StatusConflict, Message: ce2.Message}
 	case errors.Is(err, registry.ErrConflict):
 		return &api.Error{Code: api.ErrResourceConflict, Status: http.StatusConflict, Message: "Function already exist: " + name}
 	case errors.Is(err, registry.ErrRevisionMismatch):
@@ -292,23 +333,61 @@ func (g *Gateway) notFound(name string) *api.Error {
 	return &api.Error{Code: api.ErrResourceNotFound, Status: http.StatusNotFound, Message: "Function not found: " + g.arn(name)}
 }
 
-// resolve finds the function a path's {name} names (a name or an ARN,
-// optionally qualified) in the view.
+// resolve finds the function version a path's {name} and qualifier name
+// (a name or an ARN, optionally qualified; an explicit qualifier wins). For
+// an alias it returns the alias's main version; see resolveInvoke.
 func (g *Gateway) resolve(raw, qualifier string) (*registry.Function, *api.Error) {
+	fn, _, aerr := g.resolveWith(raw, qualifier, 1)
+	return fn, aerr
+}
+
+// resolveInvoke resolves the version one invocation runs: an alias splits
+// its traffic by weight.
+func (g *Gateway) resolveInvoke(raw, qualifier string) (*registry.Function, *registry.Alias, *api.Error) {
+	return g.resolveWith(raw, qualifier, rand.Float64())
+}
+
+func (g *Gateway) resolveWith(raw, qualifier string, rnd float64) (*registry.Function, *registry.Alias, *api.Error) {
 	name, q, err := registry.ParseName(raw)
 	if err != nil {
-		return nil, g.apiError(err, raw)
+		return nil, nil, g.apiError(err, raw)
 	}
 	if qualifier == "" {
 		qualifier = q
+	} else if q != "" && q != qualifier {
+		return nil, nil, &api.Error{Code: api.ErrInvalidParameterValue, Status: http.StatusBadRequest,
+			Message: fmt.Sprintf("The derived qualifier from the function name (%s) does not match the specified qualifier (%s)", q, qualifier)}
 	}
-	fn, ok := g.cfg.Functions.Get(name)
-	if !ok {
-		return nil, g.notFound(name)
+	if qualifier != "" {
+		if err := registry.ValidateQualifier(qualifier); err != nil {
+			return nil, nil, g.apiError(err, name)
+		}
 	}
-	if qualifier != "" && qualifier != registry.Version {
-		return nil, &api.Error{Code: api.ErrResourceNotFound, Status: http.StatusNotFound,
-			Message: fmt.Sprintf("Function not found: %s:%s (Gust serves only %s)", g.arn(name), qualifier, registry.Version)}
+	fn, alias, err := g.cfg.Functions.Resolve(name, qualifier, rnd)
+	if err != nil {
+		return nil, nil, g.qualifiedNotFound(err, name, qualifier)
 	}
-	return fn, nil
+	return fn, alias, nil
+}
+
+// qualifiedNotFound renders a missing function, version or alias with its
+// ARN, as Lambda does.
+func (g *Gateway) qualifiedNotFound(err error, name, qualifier string) *api.Error {
+	if !errors.Is(err, registry.ErrNotFound) {
+		return g.apiError(err, name)
+	}
+	if _, ok := g.cfg.Functions.Get(name); !ok || qualifier == "" {
+		return g.notFound(name)
+	}
+	return &api.Error{Code: api.ErrResourceNotFound, Status: http.StatusNotFound,
+		Message: fmt.Sprintf("Function not found: %s:%s", g.arn(name), qualifier)}
+}
+
+// qualifiedArn is a function's ARN with a qualifier unless it is $LATEST
+// reported unqualified.
+func (g *Gateway) qualifiedArn(name, qualifier string) string {
+	if qualifier == "" {
+		return g.arn(name)
+	}
+	return g.arn(name) + ":" + qualifier
 }

@@ -22,7 +22,7 @@ func (g *Gateway) configuration(f *registry.Function) api.FunctionConfiguration 
 	}
 	c := api.FunctionConfiguration{
 		FunctionName:     f.Name,
-		FunctionArn:      g.arn(f.Name),
+		FunctionArn:      g.qualifiedArn(f.Name, f.Version),
 		Runtime:          f.Runtime,
 		Role:             f.Role,
 		Handler:          f.Handler,
@@ -32,7 +32,7 @@ func (g *Gateway) configuration(f *registry.Function) api.FunctionConfiguration 
 		MemorySize:       int32(f.MemoryMB),
 		LastModified:     f.LastModified.Format(api.TimeLayout),
 		CodeSha256:       sha,
-		Version:          registry.Version,
+		Version:          f.Qualifier(),
 		RevisionID:       f.RevisionID,
 		State:            "Active",
 		LastUpdateStatus: "Successful",
@@ -118,6 +118,9 @@ func (g *Gateway) createFunction(w http.ResponseWriter, r *http.Request, body []
 		fn.IdleTimeoutSec = int(*req.GustIdleTimeout)
 	}
 	stored, err := g.cfg.Control.Create(r.Context(), fn, req.Code.ZipFile)
+	if err == nil && req.Publish {
+		stored, err = g.cfg.Control.Publish(r.Context(), name, "", "", "")
+	}
 	if err != nil {
 		g.writeError(w, r, g.apiError(err, name))
 		return
@@ -185,20 +188,34 @@ func (g *Gateway) getFunctionConfiguration(w http.ResponseWriter, r *http.Reques
 }
 
 func (g *Gateway) deleteFunction(w http.ResponseWriter, r *http.Request, _ []byte) {
-	fn, aerr := g.resolve(r.PathValue("name"), r.URL.Query().Get("Qualifier"))
-	if aerr != nil {
-		g.writeError(w, r, aerr)
+	raw, qualifier := r.PathValue("name"), r.URL.Query().Get("Qualifier")
+	name, q, err := registry.ParseName(raw)
+	if err != nil {
+		g.writeError(w, r, g.apiError(err, raw))
 		return
 	}
-	if err := g.cfg.Control.Delete(r.Context(), fn.Name); err != nil {
-		g.writeError(w, r, g.apiError(err, fn.Name))
+	if qualifier == "" {
+		qualifier = q
+	}
+	switch {
+	case qualifier == "":
+		err = g.cfg.Control.Delete(r.Context(), name)
+	case qualifier == registry.Latest:
+		err = &registry.ValidationError{Field: "qualifier", Message: "$LATEST version cannot be deleted without deleting the function: omit the qualifier to delete the function with all its versions and aliases"}
+	case registry.IsVersionNumber(qualifier):
+		err = g.cfg.Control.DeleteVersion(r.Context(), name, qualifier)
+	default:
+		err = &registry.ValidationError{Field: "qualifier", Message: fmt.Sprintf("Qualifier %s is not a version number: delete an alias with DeleteAlias", qualifier)}
+	}
+	if err != nil {
+		g.writeError(w, r, g.qualifiedNotFound(err, name, qualifier))
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
 func (g *Gateway) updateFunctionCode(w http.ResponseWriter, r *http.Request, body []byte) {
-	fn, aerr := g.resolve(r.PathValue("name"), "")
+	fn, aerr := g.resolveUnqualified(r)
 	if aerr != nil {
 		g.writeError(w, r, aerr)
 		return
@@ -217,7 +234,10 @@ func (g *Gateway) updateFunctionCode(w http.ResponseWriter, r *http.Request, bod
 			Message: "ZipFile is required: a zip holding one .wasm file, or a wasm module"})
 		return
 	}
-	stored, err := g.cfg.Control.UpdateCode(r.Context(), fn.Name, req.RevisionID, req.ZipFile)
+	stored, err := g.cfg.Control.UpdateCode(r.Context(), fn.Name, req.RevisionID, req.ZipFile, req.DryRun)
+	if err == nil && req.Publish && !req.DryRun {
+		stored, err = g.cfg.Control.Publish(r.Context(), fn.Name, stored.CodeDigest, "", "")
+	}
 	if err != nil {
 		g.writeError(w, r, g.apiError(err, fn.Name))
 		return
@@ -226,7 +246,7 @@ func (g *Gateway) updateFunctionCode(w http.ResponseWriter, r *http.Request, bod
 }
 
 func (g *Gateway) updateFunctionConfiguration(w http.ResponseWriter, r *http.Request, body []byte) {
-	fn, aerr := g.resolve(r.PathValue("name"), "")
+	fn, aerr := g.resolveUnqualified(r)
 	if aerr != nil {
 		g.writeError(w, r, aerr)
 		return
@@ -276,7 +296,7 @@ func (g *Gateway) updateFunctionConfiguration(w http.ResponseWriter, r *http.Req
 }
 
 func (g *Gateway) invoke(w http.ResponseWriter, r *http.Request, body []byte) {
-	fn, aerr := g.resolve(r.PathValue("name"), r.URL.Query().Get("Qualifier"))
+	fn, _, aerr := g.resolveInvoke(r.PathValue("name"), r.URL.Query().Get("Qualifier"))
 	if aerr != nil {
 		g.writeError(w, r, aerr)
 		return
@@ -284,7 +304,7 @@ func (g *Gateway) invoke(w http.ResponseWriter, r *http.Request, body []byte) {
 	switch t := r.Header.Get(api.HeaderInvocationType); t {
 	case "", api.InvocationRequestResponse:
 	case api.InvocationDryRun:
-		w.Header().Set(api.HeaderExecutedVersion, registry.Version)
+		w.Header().Set(api.HeaderExecutedVersion, fn.Qualifier())
 		w.WriteHeader(http.StatusNoContent)
 		return
 	case api.InvocationEvent:

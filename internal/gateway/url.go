@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"mime"
 	"net"
 	"net/http"
@@ -179,18 +180,114 @@ func structured(payload []byte) bool {
 	return len(p) > 0 && p[0] == '{' && bytes.Contains(p, []byte(`"statusCode"`))
 }
 
-// functionURL serves /fn/{name} and /fn/{name}/{path...}. It needs no
-// credentials.
-func (g *Gateway) functionURL(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
+// urlNotFound answers a function URL that does not exist.
+func urlNotFound(w http.ResponseWriter, msg string) {
+	w.Header().Set(api.HeaderErrorType, api.ErrResourceNotFound)
+	writeJSON(w, http.StatusNotFound, map[string]string{"Message": msg})
+}
+
+// urlTargetOf resolves the path segment of a function URL, NAME or
+// NAME:QUALIFIER (QUALIFIER is $LATEST, a version number or an alias), to
+// the version this request runs and the URL configuration that governs
+// it: an alias's own if it has one, else the function's. A version number
+// uses the function's configuration, so a private function is never
+// reachable unsigned through a version URL. ok false means the answer has
+// been written.
+func (g *Gateway) urlTargetOf(w http.ResponseWriter, segment string) (fn *registry.Function, cfg *registry.URLConfig, ok bool) {
+	name, qualifier, qualified := strings.Cut(segment, ":")
 	if err := registry.ValidateName(name); err != nil {
 		http.Error(w, "Not Found: "+err.Error(), http.StatusNotFound)
+		return nil, nil, false
+	}
+	latest, found := g.cfg.Functions.Get(name)
+	if !found {
+		urlNotFound(w, "function "+name+" not found")
+		return nil, nil, false
+	}
+	if !qualified {
+		return latest, latest.URL, true
+	}
+	if qualifier == "" || registry.ValidateQualifier(qualifier) != nil {
+		urlNotFound(w, fmt.Sprintf("function URL /fn/%s not found: a qualifier is $LATEST, a version number or an alias name", segment))
+		return nil, nil, false
+	}
+	fn, alias, err := g.cfg.Functions.Resolve(name, qualifier, rand.Float64())
+	switch {
+	case err == nil:
+	case errors.Is(err, registry.ErrNotFound) && registry.IsVersionNumber(qualifier):
+		urlNotFound(w, fmt.Sprintf("function %s has no version %s", name, qualifier))
+		return nil, nil, false
+	case errors.Is(err, registry.ErrNotFound):
+		var nf *registry.NotFoundError
+		if errors.As(err, &nf) && strings.HasPrefix(nf.What, "version ") {
+			urlNotFound(w, nf.Error()) // the alias routes to a version being deleted
+		} else {
+			urlNotFound(w, fmt.Sprintf("function %s has no alias %s", name, qualifier))
+		}
+		return nil, nil, false
+	default:
+		e := g.apiError(err, name)
+		w.Header().Set(api.HeaderErrorType, e.Code)
+		writeJSON(w, e.Status, map[string]string{"Message": e.Message})
+		return nil, nil, false
+	}
+	cfg = latest.URL
+	if alias != nil && alias.URL != nil {
+		cfg = alias.URL
+	}
+	return fn, cfg, true
+}
+
+// urlAuthorized checks an AWS_IAM function URL request: a valid SigV4
+// signature (service lambda, any region) by a key allowed to invoke the
+// function. Without an authenticator nothing is allowed. ok false means
+// the 403 has been written.
+func (g *Gateway) urlAuthorized(w http.ResponseWriter, r *http.Request, body []byte, fn *registry.Function, qualifier string) bool {
+	if g.cfg.Auth == nil {
+		w.Header().Set(api.HeaderErrorType, api.ErrMissingAuthentication)
+		writeJSON(w, http.StatusForbidden, map[string]string{"Message": "Forbidden"})
+		return false
+	}
+	keyID, err := g.cfg.Auth.Verify(r, body, g.cfg.Now())
+	if err != nil {
+		code := api.ErrInvalidSignature
+		if g.cfg.AuthError != nil {
+			code, _, _ = g.cfg.AuthError(err)
+		}
+		w.Header().Set(api.HeaderErrorType, code)
+		writeJSON(w, http.StatusForbidden, map[string]string{"Message": "Forbidden"})
+		return false
+	}
+	if g.cfg.Policy != nil && !g.cfg.Policy.Allowed(keyID, ActionInvoke, fn.Name) {
+		e := g.accessDenied(keyID, ActionInvoke, g.qualifiedArn(fn.Name, qualifier))
+		w.Header().Set(api.HeaderErrorType, e.Code)
+		writeJSON(w, e.Status, map[string]string{"Message": e.Message})
+		return false
+	}
+	return true
+}
+
+// functionURL serves /fn/{name} and /fn/{name}/{path...}, where {name} may
+// be NAME:QUALIFIER. The URL's configuration decides: AuthType NONE (or no
+// configuration) needs no credentials, AWS_IAM a SigV4 signature by a key
+// allowed to invoke; with CORS settings the gateway answers preflights
+// itself (without auth, as Lambda does) and sets the CORS headers of every
+// response. Responses carry X-Amz-Executed-Version.
+func (g *Gateway) functionURL(w http.ResponseWriter, r *http.Request) {
+	segment := r.PathValue("name")
+	fn, cfg, ok := g.urlTargetOf(w, segment)
+	if !ok {
 		return
 	}
-	fn, ok := g.cfg.Functions.Get(name)
-	if !ok {
-		writeJSON(w, http.StatusNotFound, map[string]string{"Message": "function " + name + " not found"})
-		return
+	name := fn.Name
+	_, qualifier, _ := strings.Cut(segment, ":")
+	if cfg != nil && cfg.Cors != nil {
+		if isPreflight(r) {
+			setPreflightHeaders(w.Header(), cfg.Cors, r)
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		w = &corsWriter{ResponseWriter: w, cors: cfg.Cors, origin: r.Header.Get("Origin")}
 	}
 	body, err := readBody(r, api.MaxPayload)
 	if err != nil {
@@ -201,12 +298,14 @@ func (g *Gateway) functionURL(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"Message": err.Error()})
 		return
 	}
+	if cfg != nil && cfg.AuthType == registry.AuthAWSIAM && !g.urlAuthorized(w, r, body, fn, qualifier) {
+		return
+	}
 	rawPath := "/" + r.PathValue("path")
 	// Keep the client's escaping of the path, as Lambda does.
-	prefix := "/fn/" + name
-	if ep := r.URL.EscapedPath(); strings.HasPrefix(ep, prefix) {
-		if rest := ep[len(prefix):]; rest != "" {
-			rawPath = rest
+	if ep := r.URL.EscapedPath(); strings.HasPrefix(ep, "/fn/") {
+		if i := strings.IndexByte(ep[len("/fn/"):], '/'); i >= 0 {
+			rawPath = ep[len("/fn/")+i:]
 		}
 	}
 	rid := requestID(r.Context())
@@ -230,13 +329,18 @@ func (g *Gateway) functionURL(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, e.Status, map[string]string{"Message": e.Message})
 		return
 	}
+	version := res.Version
+	if version == "" {
+		version = fn.Qualifier()
+	}
+	w.Header().Set(api.HeaderExecutedVersion, version)
 	if res.Err != nil {
 		w.Header().Set(api.HeaderFunctionError, "Unhandled")
 		writeJSON(w, http.StatusBadGateway, map[string]string{"Message": "Internal Server Error"})
 		return
 	}
 	if err := WriteURLResponse(w, res.Payload); err != nil {
-		g.log.Warn("bad function URL response", "function", name, "err", err)
+		g.log.Warn("bad function URL response", "function", name, "version", version, "err", err)
 		writeJSON(w, http.StatusBadGateway, map[string]string{"Message": "Internal Server Error"})
 	}
 }

@@ -8,11 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gustfaas/gust/internal/control"
@@ -80,6 +82,7 @@ type Node struct {
 	processErr error
 	credPath   string
 	key        keyring.Key
+	keys       *keyring.Keyring
 }
 
 // DefaultDataDir is $XDG_DATA_HOME/gust, else ~/.local/share/gust.
@@ -170,6 +173,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 			}
 		},
 		Logger: n.log,
+		Latest: func(name string) (*registry.Function, bool) { return n.reg.Get(name) },
 	})
 	n.metrics = meter.NewMetrics(n.eng)
 	if n.meter, err = meter.Open(ctx, n.sub, meter.Config{Prices: cfg.Prices, Metrics: n.metrics, Logger: n.log}); err != nil {
@@ -180,9 +184,20 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		if ch.New != nil {
 			go n.warm(ch.New)
 		}
+		if ch.OldAlias != nil || ch.NewAlias != nil || ch.New == nil {
+			n.provision(ch.Name())
+		}
 	})
 	for _, f := range n.reg.List() {
 		go n.warm(f)
+		for _, a := range n.reg.Aliases(f.Name) {
+			for _, v := range a.Versions() {
+				if fv, ok := n.reg.Version(f.Name, v); ok {
+					go n.warm(fv)
+				}
+			}
+		}
+		n.provision(f.Name)
 	}
 	n.control = control.New(n.reg, n.eng, func(rt string) error {
 		if _, ok := runtimes[rt]; ok {
@@ -197,10 +212,11 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return &registry.ValidationError{Field: "runtime", Message: fmt.Sprintf("runtime %s is not available on this node", rt)}
 	})
 
-	keys, err := keyring.Open(ctx, n.sub)
+	keys, err := keyring.Open(ctx, n.sub, cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
+	n.keys = keys
 	if err := n.ensureCredentials(ctx, keys); err != nil {
 		return nil, err
 	}
@@ -214,8 +230,14 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		Usage:     n.meter.Handler(),
 		Metrics:   n.metrics.Handler(),
 		Isolation: n.Isolation,
+		Limits: gateway.AccountLimits{
+			ConcurrentExecutions: cfg.MemoryMB / registry.MinMemoryMB,
+			TotalCodeSize:        freeBytes(cfg.DataDir),
+		},
 		Auth:      sigv4.NewVerifier("lambda", keys.Secret),
 		AuthError: sigv4.Describe,
+		Policy:    keys,
+		Keys:      keys,
 		Region:    cfg.Region,
 		Logger:    n.log,
 	})
@@ -239,6 +261,28 @@ func (n *Node) warm(f *registry.Function) {
 	defer cancel()
 	if err := n.eng.Warm(ctx, f); err != nil && !errors.Is(err, engine.ErrClosed) {
 		n.log.Warn("warm function", "function", f.Name, "err", err)
+	}
+}
+
+// provision tells the engine how many instances of each of a function's
+// versions its aliases keep warm: an alias's provisioned concurrency is
+// split between its versions by weight, rounded up.
+func (n *Node) provision(name string) {
+	want := map[string]int{}
+	for _, v := range n.reg.Versions(name) {
+		want[v.Qualifier()] = 0
+	}
+	want[registry.Latest] = 0
+	for _, a := range n.reg.Aliases(name) {
+		if a.ProvisionedConcurrency == 0 {
+			continue
+		}
+		for _, v := range a.Versions() {
+			want[v] += int(math.Ceil(float64(a.ProvisionedConcurrency) * a.Share(v)))
+		}
+	}
+	for v, k := range want {
+		n.eng.SetProvisioned(name, v, k)
 	}
 }
 
@@ -287,6 +331,16 @@ func (n *Node) Isolation(runtime string) []string {
 		return nil
 	}
 	return n.prt.Isolation()
+}
+
+// freeBytes is the space left on the file system holding dir (0 when it
+// cannot be read).
+func freeBytes(dir string) int64 {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0
+	}
+	return int64(st.Bavail) * int64(st.Bsize)
 }
 
 // defaultMemoryMB is half the machine's memory, or 4 GB when it cannot be
@@ -359,6 +413,11 @@ func (n *Node) closeAll(ctx context.Context) error {
 	}
 	if n.meter != nil {
 		n.meter.Close()
+	}
+	if n.keys != nil {
+		if err := n.keys.Close(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if n.reg != nil {
 		if err := n.reg.Close(); err != nil {

@@ -230,7 +230,7 @@ func deployExamples(ctx context.Context, n *Node, dir string, progress io.Writer
 		}
 		if cur, ok := n.reg.Get(ex.name); ok {
 			if cur.CodeDigest != registry.Digest(code) {
-				if _, err := n.control.UpdateCode(ctx, ex.name, "", code); err != nil {
+				if _, err := n.control.UpdateCode(ctx, ex.name, "", code, false); err != nil {
 					errs = append(errs, fmt.Errorf("update %s: %w", ex.name, err))
 					continue
 				}

@@ -8,9 +8,9 @@ import (
 	"time"
 )
 
-// Version is the only version Gust serves today: the function's latest code
-// and configuration.
-const Version = "$LATEST"
+// Latest names the function's unpublished, mutable version: its latest
+// code and configuration.
+const Latest = "$LATEST"
 
 // Defaults and bounds, as on Lambda.
 const (
@@ -70,6 +70,43 @@ type Function struct {
 	// IdleTimeoutSec is how long an idle instance is kept (0: the node's
 	// default).
 	IdleTimeoutSec int `json:"idleTimeoutSec,omitempty"`
+	// Version is empty for $LATEST, else the published version's number.
+	// A published version is an immutable copy of $LATEST's code and
+	// configuration; only its provisioned concurrency can change.
+	Version string `json:"version,omitempty"`
+	// LastVersion is the highest version number ever published ($LATEST
+	// only); numbers are never reused.
+	LastVersion int `json:"lastVersion,omitempty"`
+	// URL is the unqualified function URL's configuration ($LATEST only;
+	// nil: Gust's default, a public URL without CORS).
+	URL *URLConfig `json:"url,omitempty"`
+}
+
+// Qualifier is the version's name: "$LATEST" or a number.
+func (f *Function) Qualifier() string {
+	if f.Version == "" {
+		return Latest
+	}
+	return f.Version
+}
+
+// IsLatest reports whether f is the function's $LATEST.
+func (f *Function) IsLatest() bool { return f.Version == "" || f.Version == Latest }
+
+// SameProgram reports whether a and b would run identically: the same
+// code and every setting the running program sees. Scaling settings,
+// descriptions and tags do not count.
+func SameProgram(a, b *Function) bool {
+	if a.CodeDigest != b.CodeDigest || a.Runtime != b.Runtime || a.Handler != b.Handler ||
+		a.MemoryMB != b.MemoryMB || a.TimeoutSec != b.TimeoutSec || a.Role != b.Role || len(a.Env) != len(b.Env) {
+		return false
+	}
+	for k, v := range a.Env {
+		if bv, ok := b.Env[k]; !ok || bv != v {
+			return false
+		}
+	}
+	return true
 }
 
 // Timeout is the function's timeout as a duration.
@@ -93,6 +130,9 @@ func (f *Function) Clone() *Function {
 		for k, v := range f.Tags {
 			c.Tags[k] = v
 		}
+	}
+	if f.URL != nil {
+		c.URL = f.URL.Clone()
 	}
 	return &c
 }

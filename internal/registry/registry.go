@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,10 +42,39 @@ type Store interface {
 	ObjectStore(ctx context.Context, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error)
 }
 
-// Change is one update to the view: Old is nil for a new function, New is
-// nil for a deleted one.
+// Change is one update to the view. For a function or one of its published
+// versions, Old is nil when it is new and New is nil when it was deleted;
+// for an alias, OldAlias and NewAlias are set the same way and Old and New
+// are nil.
 type Change struct {
-	Old, New *Function
+	Old, New           *Function
+	OldAlias, NewAlias *Alias
+}
+
+// Name is the function the change is about.
+func (c Change) Name() string {
+	switch {
+	case c.New != nil:
+		return c.New.Name
+	case c.Old != nil:
+		return c.Old.Name
+	case c.NewAlias != nil:
+		return c.NewAlias.Function
+	case c.OldAlias != nil:
+		return c.OldAlias.Function
+	}
+	return ""
+}
+
+// entry is everything stored about one function.
+type entry struct {
+	latest   *Function
+	versions map[string]*Function
+	aliases  map[string]*Alias
+}
+
+func (e *entry) empty() bool {
+	return e.latest == nil && len(e.versions) == 0 && len(e.aliases) == 0
 }
 
 // Registry is the function store and its in-memory view. Safe for
@@ -53,7 +84,7 @@ type Registry struct {
 	code jetstream.ObjectStore
 
 	mu       sync.RWMutex
-	view     map[string]*Function
+	view     map[string]*entry
 	revs     map[string]uint64 // last applied KV revision per key, deletes included
 	onChange []func(Change)
 
@@ -61,12 +92,36 @@ type Registry struct {
 	done    chan struct{}
 }
 
+// Keys in the functions bucket: NAME for $LATEST, NAME.v.N for published
+// version N and NAME.a.ALIAS for an alias. Names, numbers and alias names
+// never contain dots.
+func latestKey(name string) string       { return name }
+func versionKey(name, v string) string   { return name + ".v." + v }
+func aliasKey(name, alias string) string { return name + ".a." + alias }
+func versionPrefix(name string) string   { return name + ".v." }
+func aliasPrefix(name string) string     { return name + ".a." }
+
+// parseKey splits a bucket key into the function name, the kind of record
+// ('l', 'v' or 'a') and the version or alias name.
+func parseKey(key string) (name string, kind byte, sub string, ok bool) {
+	parts := strings.Split(key, ".")
+	switch {
+	case len(parts) == 1:
+		return parts[0], 'l', "", true
+	case len(parts) == 3 && parts[1] == "v":
+		return parts[0], 'v', parts[2], true
+	case len(parts) == 3 && parts[1] == "a":
+		return parts[0], 'a', parts[2], true
+	}
+	return "", 0, "", false
+}
+
 // Open creates or opens the buckets and loads the view. It returns once the
 // view holds every stored function; a watch keeps it current until Close.
 func Open(ctx context.Context, st Store) (*Registry, error) {
 	kv, err := st.KeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      FunctionsBucket,
-		Description: "Gust function configuration",
+		Description: "Gust functions, versions and aliases",
 		History:     1,
 	})
 	if err != nil {
@@ -82,7 +137,7 @@ func Open(ctx context.Context, st Store) (*Registry, error) {
 	r := &Registry{
 		kv:   kv,
 		code: code,
-		view: map[string]*Function{},
+		view: map[string]*entry{},
 		revs: map[string]uint64{},
 		done: make(chan struct{}),
 	}
@@ -130,13 +185,31 @@ func (r *Registry) OnChange(fn func(Change)) {
 
 // apply folds one KV entry into the view unless a newer one was applied.
 func (r *Registry) apply(key string, rev uint64, op jetstream.KeyValueOp, value []byte) {
+	name, kind, sub, ok := parseKey(key)
+	if !ok {
+		return
+	}
+	put := op == jetstream.KeyValuePut
 	var nf *Function
-	if op == jetstream.KeyValuePut {
-		nf = new(Function)
-		if err := json.Unmarshal(value, nf); err != nil {
-			// A value this node cannot read is left out of the view rather
-			// than taking the node down; it stays in the bucket untouched.
-			return
+	var na *Alias
+	if put {
+		// A value this node cannot read is left out of the view rather
+		// than taking the node down; it stays in the bucket untouched.
+		if kind == 'a' {
+			na = new(Alias)
+			if json.Unmarshal(value, na) != nil {
+				return
+			}
+		} else {
+			nf = new(Function)
+			if json.Unmarshal(value, nf) != nil {
+				return
+			}
+			if kind == 'v' {
+				nf.Version = sub
+			} else {
+				nf.Version = ""
+			}
 		}
 	}
 	r.mu.Lock()
@@ -145,47 +218,160 @@ func (r *Registry) apply(key string, rev uint64, op jetstream.KeyValueOp, value 
 		return
 	}
 	r.revs[key] = rev
-	old := r.view[key]
-	if nf != nil {
-		r.view[key] = nf
-	} else {
-		delete(r.view, key)
+	e := r.view[name]
+	if e == nil {
+		e = &entry{versions: map[string]*Function{}, aliases: map[string]*Alias{}}
+		r.view[name] = e
+	}
+	var ch Change
+	switch kind {
+	case 'l':
+		ch = Change{Old: e.latest, New: nf}
+		e.latest = nf
+	case 'v':
+		ch = Change{Old: e.versions[sub], New: nf}
+		if nf != nil {
+			e.versions[sub] = nf
+		} else {
+			delete(e.versions, sub)
+		}
+	case 'a':
+		ch = Change{OldAlias: e.aliases[sub], NewAlias: na}
+		if na != nil {
+			e.aliases[sub] = na
+		} else {
+			delete(e.aliases, sub)
+		}
+	}
+	if e.empty() {
+		delete(r.view, name)
 	}
 	hooks := r.onChange
 	r.mu.Unlock()
-	if old == nil && nf == nil {
+	if ch.Old == nil && ch.New == nil && ch.OldAlias == nil && ch.NewAlias == nil {
 		return
 	}
 	for _, h := range hooks {
-		h(Change{Old: old, New: nf})
+		h(ch)
 	}
 }
 
-// Get returns the function from the view. The result must not be modified.
+// Get returns the function's $LATEST from the view. The result must not be
+// modified.
 func (r *Registry) Get(name string) (*Function, bool) {
 	r.mu.RLock()
-	f, ok := r.view[name]
-	r.mu.RUnlock()
+	defer r.mu.RUnlock()
+	if e := r.view[name]; e != nil && e.latest != nil {
+		return e.latest, true
+	}
+	return nil, false
+}
+
+// Version returns a published version (or $LATEST) from the view.
+func (r *Registry) Version(name, version string) (*Function, bool) {
+	if version == "" || version == Latest {
+		return r.Get(name)
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	e := r.view[name]
+	if e == nil || e.latest == nil {
+		return nil, false
+	}
+	f, ok := e.versions[version]
 	return f, ok
 }
 
-// List returns every function in the view, sorted by name.
+// Alias returns an alias from the view.
+func (r *Registry) Alias(name, alias string) (*Alias, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	e := r.view[name]
+	if e == nil || e.latest == nil {
+		return nil, false
+	}
+	a, ok := e.aliases[alias]
+	return a, ok
+}
+
+// Versions returns the function's published versions, oldest first.
+func (r *Registry) Versions(name string) []*Function {
+	r.mu.RLock()
+	e := r.view[name]
+	var out []*Function
+	if e != nil {
+		for _, f := range e.versions {
+			out = append(out, f)
+		}
+	}
+	r.mu.RUnlock()
+	slices.SortFunc(out, func(a, b *Function) int { return versionNumber(a.Version) - versionNumber(b.Version) })
+	return out
+}
+
+// Aliases returns the function's aliases, by name.
+func (r *Registry) Aliases(name string) []*Alias {
+	r.mu.RLock()
+	e := r.view[name]
+	var out []*Alias
+	if e != nil {
+		for _, a := range e.aliases {
+			out = append(out, a)
+		}
+	}
+	r.mu.RUnlock()
+	slices.SortFunc(out, func(a, b *Alias) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+func versionNumber(v string) int {
+	n, _ := strconv.Atoi(v)
+	return n
+}
+
+// Resolve finds what one invocation of name:qualifier runs: $LATEST (for
+// an empty qualifier), a published version, or the version an alias picks
+// with r, uniform in [0, 1). The alias is returned when one was used.
+func (r *Registry) Resolve(name, qualifier string, rnd float64) (*Function, *Alias, error) {
+	if qualifier == "" || qualifier == Latest || IsVersionNumber(qualifier) {
+		f, ok := r.Version(name, qualifier)
+		if !ok {
+			return nil, nil, r.missing(name, qualifier)
+		}
+		return f, nil, nil
+	}
+	a, ok := r.Alias(name, qualifier)
+	if !ok {
+		return nil, nil, r.missing(name, qualifier)
+	}
+	f, ok := r.Version(name, a.Pick(rnd))
+	if !ok {
+		return nil, nil, &NotFoundError{What: fmt.Sprintf("version %s of %s (alias %s)", a.Pick(rnd), name, qualifier)}
+	}
+	return f, a, nil
+}
+
+func (r *Registry) missing(name, qualifier string) error {
+	if _, ok := r.Get(name); !ok || qualifier == "" || qualifier == Latest {
+		return fmt.Errorf("%w: %s", ErrNotFound, name)
+	}
+	if IsVersionNumber(qualifier) {
+		return &NotFoundError{What: fmt.Sprintf("version %s of %s", qualifier, name)}
+	}
+	return &NotFoundError{What: fmt.Sprintf("alias %s of %s", qualifier, name)}
+}
+
+// List returns every function's $LATEST in the view, sorted by name.
 func (r *Registry) List() []*Function {
 	r.mu.RLock()
 	out := make([]*Function, 0, len(r.view))
-	for _, f := range r.view {
-		out = append(out, f)
+	for _, e := range r.view {
+		if e.latest != nil {
+			out = append(out, e.latest)
+		}
 	}
 	r.mu.RUnlock()
-	slices.SortFunc(out, func(a, b *Function) int {
-		switch {
-		case a.Name < b.Name:
-			return -1
-		case a.Name > b.Name:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b *Function) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
@@ -221,10 +407,21 @@ func (r *Registry) Code(ctx context.Context, digest string) ([]byte, error) {
 	return b, nil
 }
 
+// ConflictError is a change refused because of the state of something
+// else (a version an alias uses, an alias that exists); its message names
+// it. It matches ErrConflict.
+type ConflictError struct{ Message string }
+
+func (e *ConflictError) Error() string { return e.Message }
+
+// Is makes a ConflictError match ErrConflict.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
 // Create stores a new function whose code was stored with PutCode. f is
 // normalised first; the stored copy is returned.
 func (r *Registry) Create(ctx context.Context, f *Function) (*Function, error) {
 	f = f.Clone()
+	f.Version, f.LastVersion = "", 0
 	if err := Normalize(f); err != nil {
 		return nil, err
 	}
@@ -234,88 +431,361 @@ func (r *Registry) Create(ctx context.Context, f *Function) (*Function, error) {
 	if err != nil {
 		return nil, err
 	}
-	rev, err := r.kv.Create(ctx, f.Name, b)
+	rev, err := r.kv.Create(ctx, latestKey(f.Name), b)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			return nil, fmt.Errorf("%w: %s", ErrConflict, f.Name)
 		}
 		return nil, fmt.Errorf("store function %s: %w", f.Name, err)
 	}
-	r.apply(f.Name, rev, jetstream.KeyValuePut, b)
+	r.apply(latestKey(f.Name), rev, jetstream.KeyValuePut, b)
 	return f, nil
 }
 
-// Update applies change to the stored function with compare-and-set and
-// returns the stored result. change sees a private copy; returning an error
-// aborts. If revisionID is non-empty it must match the current RevisionID.
-func (r *Registry) Update(ctx context.Context, name, revisionID string, change func(*Function) error) (*Function, error) {
+// read fetches a stored record and its KV revision.
+func read[T any](ctx context.Context, r *Registry, key string, missing func() error) (*T, uint64, error) {
+	e, err := r.kv.Get(ctx, key)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return nil, 0, missing()
+		}
+		return nil, 0, fmt.Errorf("read %s: %w", key, err)
+	}
+	v := new(T)
+	if err := json.Unmarshal(e.Value(), v); err != nil {
+		return nil, 0, fmt.Errorf("decode %s: %w", key, err)
+	}
+	return v, e.Revision(), nil
+}
+
+// casLoop runs one compare-and-set update of key, retrying when the key
+// changed underneath.
+func (r *Registry) casLoop(ctx context.Context, what string, try func() (key string, b []byte, last uint64, done bool, err error)) error {
 	for attempt := 0; attempt < 10; attempt++ {
-		e, err := r.kv.Get(ctx, name)
-		if err != nil {
-			if errors.Is(err, jetstream.ErrKeyNotFound) {
-				return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
-			}
-			return nil, fmt.Errorf("read function %s: %w", name, err)
+		key, b, last, done, err := try()
+		if err != nil || done {
+			return err
 		}
-		cur := new(Function)
-		if err := json.Unmarshal(e.Value(), cur); err != nil {
-			return nil, fmt.Errorf("decode function %s: %w", name, err)
-		}
-		if revisionID != "" && revisionID != cur.RevisionID {
-			return nil, fmt.Errorf("%w: the revision id for %s is %s", ErrRevisionMismatch, name, cur.RevisionID)
-		}
-		next := cur.Clone()
-		if err := change(next); err != nil {
-			return nil, err
-		}
-		next.Name = cur.Name
-		if err := Normalize(next); err != nil {
-			return nil, err
-		}
-		next.RevisionID = uuid.NewString()
-		next.LastModified = time.Now().UTC()
-		b, err := json.Marshal(next)
-		if err != nil {
-			return nil, err
-		}
-		rev, err := r.kv.Update(ctx, name, b, e.Revision())
+		rev, err := r.kv.Update(ctx, key, b, last)
 		if err != nil {
 			if errors.Is(err, jetstream.ErrKeyExists) {
 				continue // changed underneath us: read again
 			}
-			return nil, fmt.Errorf("store function %s: %w", name, err)
+			return fmt.Errorf("store %s: %w", what, err)
 		}
-		r.apply(name, rev, jetstream.KeyValuePut, b)
-		return next, nil
+		r.apply(key, rev, jetstream.KeyValuePut, b)
+		return nil
 	}
-	return nil, fmt.Errorf("%w: %s is being updated concurrently, try again", ErrConflict, name)
+	return &ConflictError{Message: fmt.Sprintf("%s is being updated concurrently, try again", what)}
 }
 
-// Delete removes a function, and its code when no other function uses it.
-func (r *Registry) Delete(ctx context.Context, name string) error {
-	e, err := r.kv.Get(ctx, name)
+// Update applies change to the function's $LATEST with compare-and-set and
+// returns the stored result. change sees a private copy; returning an error
+// aborts. If revisionID is non-empty it must match the current RevisionID.
+func (r *Registry) Update(ctx context.Context, name, revisionID string, change func(*Function) error) (*Function, error) {
+	return r.update(ctx, name, revisionID, false, change)
+}
+
+// UpdateSettings applies change to function-level settings that are not
+// part of any version (tags, reserved concurrency, the URL configuration)
+// without a new RevisionID, as Lambda leaves it alone for those: a client
+// holding the revision of the code and configuration can still publish.
+func (r *Registry) UpdateSettings(ctx context.Context, name string, change func(*Function) error) (*Function, error) {
+	return r.update(ctx, name, "", true, change)
+}
+
+func (r *Registry) update(ctx context.Context, name, revisionID string, keepRevision bool, change func(*Function) error) (*Function, error) {
+	var next *Function
+	err := r.casLoop(ctx, "function "+name, func() (string, []byte, uint64, bool, error) {
+		cur, last, err := read[Function](ctx, r, latestKey(name), func() error { return fmt.Errorf("%w: %s", ErrNotFound, name) })
+		if err != nil {
+			return "", nil, 0, false, err
+		}
+		if revisionID != "" && revisionID != cur.RevisionID {
+			return "", nil, 0, false, fmt.Errorf("%w: the revision id for %s is %s", ErrRevisionMismatch, name, cur.RevisionID)
+		}
+		next = cur.Clone()
+		if err := change(next); err != nil {
+			return "", nil, 0, false, err
+		}
+		next.Name, next.Version, next.LastVersion = cur.Name, "", cur.LastVersion
+		if err := Normalize(next); err != nil {
+			return "", nil, 0, false, err
+		}
+		if keepRevision {
+			if !SameProgram(cur, next) || cur.Description != next.Description {
+				return "", nil, 0, false, errors.New("registry: a settings update changed the function's code or configuration")
+			}
+		} else {
+			next.RevisionID = uuid.NewString()
+			next.LastModified = time.Now().UTC()
+		}
+		b, err := json.Marshal(next)
+		return latestKey(name), b, last, false, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return next, nil
+}
+
+// Publish creates a version from $LATEST. codeDigest (hex), if set, must
+// be $LATEST's code; revisionID, if set, its RevisionID. When $LATEST runs
+// the same program as the newest version, that version is returned and
+// nothing is published, as Lambda does.
+func (r *Registry) Publish(ctx context.Context, name, codeDigest, revisionID, description string) (*Function, error) {
+	var version *Function
+	var existing bool
+	err := r.casLoop(ctx, "function "+name, func() (string, []byte, uint64, bool, error) {
+		cur, last, err := read[Function](ctx, r, latestKey(name), func() error { return fmt.Errorf("%w: %s", ErrNotFound, name) })
+		if err != nil {
+			return "", nil, 0, false, err
+		}
+		if revisionID != "" && revisionID != cur.RevisionID {
+			return "", nil, 0, false, fmt.Errorf("%w: the revision id for %s is %s", ErrRevisionMismatch, name, cur.RevisionID)
+		}
+		if codeDigest != "" && codeDigest != cur.CodeDigest {
+			return "", nil, 0, false, &ValidationError{Field: "codeSha256", Message: fmt.Sprintf("CodeSha256 (%s) is different from the current CodeSha256 in $LATEST (%s): update the code first, or publish without CodeSha256", codeDigest, cur.CodeDigest)}
+		}
+		if cur.LastVersion > 0 {
+			if newest, ok := r.Version(name, strconv.Itoa(cur.LastVersion)); ok && SameProgram(newest, cur) {
+				version, existing = newest, true
+				return "", nil, 0, true, nil
+			}
+		}
+		next := cur.Clone()
+		next.LastVersion++
+		b, err := json.Marshal(next)
+		if err != nil {
+			return "", nil, 0, false, err
+		}
+		v := cur.Clone()
+		v.Version = strconv.Itoa(next.LastVersion)
+		v.LastVersion = 0
+		v.URL = nil
+		v.Tags = nil
+		v.ReservedConcurrency = nil
+		v.ProvisionedConcurrency = 0
+		if description != "" {
+			v.Description = description
+		}
+		v.RevisionID = uuid.NewString()
+		v.LastModified = time.Now().UTC()
+		version = v
+		return latestKey(name), b, last, false, nil
+	})
+	if err != nil || existing {
+		return version, err
+	}
+	b, err := json.Marshal(version)
+	if err != nil {
+		return nil, err
+	}
+	key := versionKey(name, version.Version)
+	rev, err := r.kv.Create(ctx, key, b)
+	if err != nil {
+		return nil, fmt.Errorf("store version %s of %s: %w", version.Version, name, err)
+	}
+	r.apply(key, rev, jetstream.KeyValuePut, b)
+	return version, nil
+}
+
+// UpdateVersion changes a published version's mutable settings
+// (provisioned concurrency); change must not touch anything else.
+func (r *Registry) UpdateVersion(ctx context.Context, name, version string, change func(*Function) error) (*Function, error) {
+	if version == "" || version == Latest {
+		return r.Update(ctx, name, "", change)
+	}
+	var next *Function
+	err := r.casLoop(ctx, fmt.Sprintf("version %s of %s", version, name), func() (string, []byte, uint64, bool, error) {
+		cur, last, err := read[Function](ctx, r, versionKey(name, version), func() error { return r.missing(name, version) })
+		if err != nil {
+			return "", nil, 0, false, err
+		}
+		cur.Version = version
+		next = cur.Clone()
+		if err := change(next); err != nil {
+			return "", nil, 0, false, err
+		}
+		if err := Normalize(next); err != nil {
+			return "", nil, 0, false, err
+		}
+		if !SameProgram(cur, next) {
+			return "", nil, 0, false, &ValidationError{Field: "qualifier", Message: fmt.Sprintf("version %s of %s is immutable: change $LATEST and publish a new version", version, name)}
+		}
+		next.RevisionID = uuid.NewString()
+		b, err := json.Marshal(next)
+		return versionKey(name, version), b, last, false, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return next, nil
+}
+
+// DeleteVersion removes a published version. A version an alias routes to
+// cannot be deleted.
+func (r *Registry) DeleteVersion(ctx context.Context, name, version string) error {
+	if !IsVersionNumber(version) {
+		return &ValidationError{Field: "qualifier", Message: fmt.Sprintf("cannot delete version %s: only published versions can be deleted with a qualifier (delete the function to delete $LATEST)", version)}
+	}
+	var users []string
+	for _, a := range r.Aliases(name) {
+		if a.References(version) {
+			users = append(users, a.Name)
+		}
+	}
+	if len(users) > 0 {
+		return &ConflictError{Message: fmt.Sprintf("Unable to delete version because the following aliases reference it: [%s]", strings.Join(users, ", "))}
+	}
+	f, ok := r.Version(name, version)
+	if !ok {
+		return r.missing(name, version)
+	}
+	if err := r.deleteKey(ctx, versionKey(name, version)); err != nil {
+		return err
+	}
+	return r.collectCode(ctx, f.CodeDigest)
+}
+
+// deleteKey deletes one key and applies the deletion to the view.
+func (r *Registry) deleteKey(ctx context.Context, key string) error {
+	e, err := r.kv.Get(ctx, key)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			return fmt.Errorf("%w: %s", ErrNotFound, name)
+			return nil
 		}
-		return fmt.Errorf("read function %s: %w", name, err)
+		return fmt.Errorf("read %s: %w", key, err)
 	}
-	var f Function
-	_ = json.Unmarshal(e.Value(), &f)
-	if err := r.kv.Delete(ctx, name, jetstream.LastRevision(e.Revision())); err != nil {
+	if err := r.kv.Delete(ctx, key, jetstream.LastRevision(e.Revision())); err != nil {
 		if errors.Is(err, jetstream.ErrKeyExists) {
-			return fmt.Errorf("%w: %s changed while being deleted, try again", ErrConflict, name)
+			return &ConflictError{Message: fmt.Sprintf("%s changed while being deleted, try again", key)}
 		}
-		return fmt.Errorf("delete function %s: %w", name, err)
+		return fmt.Errorf("delete %s: %w", key, err)
 	}
 	// The delete marker's revision is the stream's next; applying the
 	// deletion now with a revision just above the last put keeps the view
 	// consistent for this caller; the watch delivers the real one after.
-	r.apply(name, e.Revision()+1, jetstream.KeyValueDelete, nil)
-	if f.CodeDigest != "" && !r.codeInUse(f.CodeDigest) {
-		if err := r.code.Delete(ctx, f.CodeDigest); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
-			return fmt.Errorf("delete code %s: %w", f.CodeDigest, err)
+	r.apply(key, e.Revision()+1, jetstream.KeyValueDelete, nil)
+	return nil
+}
+
+// CreateAlias stores a new alias. Its versions must exist.
+func (r *Registry) CreateAlias(ctx context.Context, a *Alias) (*Alias, error) {
+	a = a.Clone()
+	if _, ok := r.Get(a.Function); !ok {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, a.Function)
+	}
+	if err := ValidateAliasName(a.Name); err != nil {
+		return nil, err
+	}
+	if err := validateRouting(a, r.has(a.Function)); err != nil {
+		return nil, err
+	}
+	a.RevisionID = uuid.NewString()
+	a.LastModified = time.Now().UTC()
+	b, err := json.Marshal(a)
+	if err != nil {
+		return nil, err
+	}
+	key := aliasKey(a.Function, a.Name)
+	rev, err := r.kv.Create(ctx, key, b)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			return nil, &ConflictError{Message: fmt.Sprintf("Alias already exists: %s:%s", a.Function, a.Name)}
 		}
+		return nil, fmt.Errorf("store alias %s of %s: %w", a.Name, a.Function, err)
+	}
+	r.apply(key, rev, jetstream.KeyValuePut, b)
+	return a, nil
+}
+
+func (r *Registry) has(name string) func(string) bool {
+	return func(v string) bool { _, ok := r.Version(name, v); return ok }
+}
+
+// UpdateAlias applies change to an alias with compare-and-set. If
+// revisionID is non-empty it must match the alias's RevisionID.
+func (r *Registry) UpdateAlias(ctx context.Context, name, alias, revisionID string, change func(*Alias) error) (*Alias, error) {
+	var next *Alias
+	err := r.casLoop(ctx, fmt.Sprintf("alias %s of %s", alias, name), func() (string, []byte, uint64, bool, error) {
+		cur, last, err := read[Alias](ctx, r, aliasKey(name, alias), func() error { return r.missing(name, alias) })
+		if err != nil {
+			return "", nil, 0, false, err
+		}
+		if revisionID != "" && revisionID != cur.RevisionID {
+			return "", nil, 0, false, fmt.Errorf("%w: the revision id for alias %s of %s is %s", ErrRevisionMismatch, alias, name, cur.RevisionID)
+		}
+		next = cur.Clone()
+		if err := change(next); err != nil {
+			return "", nil, 0, false, err
+		}
+		next.Function, next.Name = cur.Function, cur.Name
+		if err := validateRouting(next, r.has(name)); err != nil {
+			return "", nil, 0, false, err
+		}
+		next.RevisionID = uuid.NewString()
+		next.LastModified = time.Now().UTC()
+		b, err := json.Marshal(next)
+		return aliasKey(name, alias), b, last, false, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return next, nil
+}
+
+// DeleteAlias removes an alias.
+func (r *Registry) DeleteAlias(ctx context.Context, name, alias string) error {
+	if _, ok := r.Alias(name, alias); !ok {
+		return r.missing(name, alias)
+	}
+	return r.deleteKey(ctx, aliasKey(name, alias))
+}
+
+// Delete removes a function with all its versions and aliases, and code no
+// other function uses.
+func (r *Registry) Delete(ctx context.Context, name string) error {
+	latest, ok := r.Get(name)
+	if !ok {
+		// The view may lag a write made on another node: ask the bucket.
+		if _, _, err := read[Function](ctx, r, latestKey(name), func() error { return fmt.Errorf("%w: %s", ErrNotFound, name) }); err != nil {
+			return err
+		}
+	}
+	digests := map[string]bool{}
+	if latest != nil {
+		digests[latest.CodeDigest] = true
+	}
+	for _, a := range r.Aliases(name) {
+		if err := r.deleteKey(ctx, aliasKey(name, a.Name)); err != nil {
+			return err
+		}
+	}
+	for _, v := range r.Versions(name) {
+		digests[v.CodeDigest] = true
+		if err := r.deleteKey(ctx, versionKey(name, v.Version)); err != nil {
+			return err
+		}
+	}
+	if err := r.deleteKey(ctx, latestKey(name)); err != nil {
+		return err
+	}
+	for d := range digests {
+		if err := r.collectCode(ctx, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// collectCode deletes code no function or version uses any more.
+func (r *Registry) collectCode(ctx context.Context, digest string) error {
+	if digest == "" || r.codeInUse(digest) {
+		return nil
+	}
+	if err := r.code.Delete(ctx, digest); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+		return fmt.Errorf("delete code %s: %w", digest, err)
 	}
 	return nil
 }
@@ -323,9 +793,14 @@ func (r *Registry) Delete(ctx context.Context, name string) error {
 func (r *Registry) codeInUse(digest string) bool {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	for _, f := range r.view {
-		if f.CodeDigest == digest {
+	for _, e := range r.view {
+		if e.latest != nil && e.latest.CodeDigest == digest {
 			return true
+		}
+		for _, v := range e.versions {
+			if v.CodeDigest == digest {
+				return true
+			}
 		}
 	}
 	return false

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -594,6 +595,9 @@ func TestFunctionsAreIsolated(t *testing.T) {
 	if _, err := os.Stat(other); err != nil {
 		t.Fatalf("b's code: %v", err)
 	}
+	// A name no other process on the host uses, so that finding it there
+	// can only mean the function wrote through to the host.
+	hostProbe := fmt.Sprintf("/tmp/gust-isolation-probe-%d-%d", os.Getpid(), time.Now().UnixNano())
 	for _, tc := range []struct {
 		name    string
 		event   map[string]any
@@ -606,7 +610,7 @@ func TestFunctionsAreIsolated(t *testing.T) {
 		{"root's home", map[string]any{"op": "read", "path": "/root/.bashrc"}, "no such file"},
 		{"write code", map[string]any{"op": "write", "path": "/var/task/x", "text": "x"}, "read-only file system"},
 		{"write /etc", map[string]any{"op": "write", "path": "/etc/x", "text": "x"}, "read-only file system"},
-		{"write /tmp", map[string]any{"op": "write", "path": "/tmp/x", "text": "x"}, ""},
+		{"write /tmp", map[string]any{"op": "write", "path": hostProbe, "text": "x"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := decode[goResult](t, invoke(t, in, tc.event))
@@ -620,8 +624,9 @@ func TestFunctionsAreIsolated(t *testing.T) {
 		t.Errorf("processes visible to the function: %v, want only its own (1)", r.Pids)
 	}
 	// The host's /tmp is not the function's.
-	if _, err := os.Stat("/tmp/x"); err == nil {
-		t.Errorf("the function's /tmp/x appeared on the host")
+	if _, err := os.Stat(hostProbe); err == nil {
+		os.Remove(hostProbe)
+		t.Errorf("the function's %s appeared on the host", hostProbe)
 	}
 }
 
