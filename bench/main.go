@@ -139,6 +139,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			rows, err = b.scaleDown(ctx)
 		case "lambda":
 			rows, err = b.lambdaGo(ctx)
+		case "projectdeploy":
+			rows, err = b.projectDeploy(ctx)
 		default:
 			err = fmt.Errorf("unknown scenario %q", sc)
 		}

@@ -207,6 +207,8 @@ func (a *app) rootCommand() *cobra.Command {
 	root.AddCommand(
 		a.upCommand(),
 		a.deployCommand(),
+		a.promoteCommand(),
+		a.rollbackCommand(),
 		a.invokeCommand(),
 		a.lsCommand(),
 		a.getCommand(),
@@ -214,6 +216,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.logsCommand(),
 		a.usageReportCommand(),
 		a.versionCommand(),
+		a.keysCommand(),
 	)
 	return root
 }

@@ -87,9 +87,10 @@ func (a *app) deployCommand() *cobra.Command {
 		idleTimeout           time.Duration
 		reserved, provisioned int32
 		rt, handler           string
+		proj                  *projectOptions
 	)
 	cmd := &cobra.Command{
-		Use:   "deploy NAME PATH",
+		Use:   "deploy [NAME PATH]",
 		Short: "Create or update a function from a .wasm file, a .zip, an executable, sources or a Go package directory",
 		Long: "Create a function, or update its code if it exists.\n\n" +
 			"With the default --runtime wasm, PATH is a WebAssembly module (.wasm), a zip holding\n" +
@@ -106,9 +107,13 @@ func (a *app) deployCommand() *cobra.Command {
 			"--memory, --timeout, --env, --description, --idle-timeout, --runtime and --handler\n" +
 			"set the configuration; on an update only the flags given change it.\n\n" +
 			"--reserved-concurrency N caps the function at N concurrent invocations and keeps\n" +
-			"them for it (-1 removes the cap); --provisioned N keeps N instances warm (0 stops).",
-		Args: exactArgs("NAME", "PATH"),
+			"them for it (-1 removes the cap); --provisioned N keeps N instances warm (0 stops).\n\n" +
+			projectDeployHelp,
+		Args: a.deployArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return a.deployProject(cmd, proj)
+			}
 			name, path := args[0], args[1]
 			f := cmd.Flags()
 			env, err := parseEnv(envVars)
@@ -266,6 +271,7 @@ func (a *app) deployCommand() *cobra.Command {
 	f.Int32Var(&provisioned, "provisioned", 0, "instances to keep warm (0: none)")
 	f.StringVar(&rt, "runtime", runtimeWasm, "runtime: wasm, provided.al2023, provided.al2, provided, nodejs20.x, nodejs22.x, python3.11, python3.12, python3.13")
 	f.StringVar(&handler, "handler", "", "handler, such as index.handler (default on create: index.handler for nodejs, app.handler for python)")
+	proj = a.projectDeployFlags(cmd)
 	return cmd
 }
 
