@@ -157,6 +157,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if cfg.MemoryMB == 0 {
 		cfg.MemoryMB = defaultMemoryMB()
 	}
+	n.cfg = cfg // with every default filled in
 	n.eng = engine.New(engine.Config{
 		Runtimes:    runtimes,
 		Code:        n.reg,

@@ -60,6 +60,9 @@ func TestUpWithExamples(t *testing.T) {
 			t.Errorf("Up's output lacks %q:\n%s", want, out)
 		}
 	}
+	if m := regexp.MustCompile(`memory budget (\d+) MB`).FindStringSubmatch(out); m == nil || m[1] == "0" {
+		t.Errorf("Up does not report the memory budget it uses: %q", m)
+	}
 	// Every GET curl line it prints answers 200.
 	urls := regexp.MustCompile(`curl -s '(http://[^']+)'`).FindAllStringSubmatch(out, -1)
 	if len(urls) < 4 {
