@@ -149,6 +149,8 @@ func New(cfg Config) *Gateway {
 	route("GET "+api.AccountSettingsPath, "lambda:GetAccountSettings", 0, g.getAccountSettings)
 	route("GET "+api.AccountSettingsPath+"/{$}", "lambda:GetAccountSettings", 0, g.getAccountSettings)
 	g.urlConfigRoutes(route)
+	g.asyncRoutes(route)
+	g.scheduleRoutes(route)
 	if cfg.Keys != nil {
 		g.keyRoutes(route)
 	}
