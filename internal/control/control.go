@@ -108,6 +108,7 @@ type Store interface {
 	DeleteVersion(ctx context.Context, name, version string) error
 	CreateAlias(ctx context.Context, a *registry.Alias) (*registry.Alias, error)
 	UpdateAlias(ctx context.Context, name, alias, revisionID string, change func(*registry.Alias) error) (*registry.Alias, error)
+	UpdateAliasSettings(ctx context.Context, name, alias string, change func(*registry.Alias) error) (*registry.Alias, error)
 	DeleteAlias(ctx context.Context, name, alias string) error
 }
 
@@ -303,6 +304,12 @@ func (c *Control) CreateAlias(ctx context.Context, a *registry.Alias) (*registry
 // the alias's current one.
 func (c *Control) UpdateAlias(ctx context.Context, name, alias, revisionID string, change func(*registry.Alias) error) (*registry.Alias, error) {
 	return c.store.UpdateAlias(ctx, name, alias, revisionID, change)
+}
+
+// UpdateAliasSettings changes an alias's provisioned concurrency or URL
+// configuration; the alias keeps its RevisionId.
+func (c *Control) UpdateAliasSettings(ctx context.Context, name, alias string, change func(*registry.Alias) error) (*registry.Alias, error) {
+	return c.store.UpdateAliasSettings(ctx, name, alias, change)
 }
 
 // DeleteAlias deletes an alias.

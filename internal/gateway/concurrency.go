@@ -169,7 +169,7 @@ func (g *Gateway) provisionedConfig(t provisioned) api.ProvisionedConcurrencyCon
 // setProvisioned stores n as t's provisioned concurrency.
 func (g *Gateway) setProvisioned(r *http.Request, t provisioned, n int) (provisioned, error) {
 	if t.alias != nil {
-		a, err := g.cfg.Control.UpdateAlias(r.Context(), t.name, t.alias.Name, "", func(a *registry.Alias) error {
+		a, err := g.cfg.Control.UpdateAliasSettings(r.Context(), t.name, t.alias.Name, func(a *registry.Alias) error {
 			a.ProvisionedConcurrency = n
 			a.ProvisionedModified = g.cfg.Now().UTC()
 			return nil

@@ -98,7 +98,7 @@ func (g *Gateway) changeURL(ctx context.Context, t urlTarget, change func(cur *r
 		}
 		return f.URL, nil
 	}
-	a, err := g.cfg.Control.UpdateAlias(ctx, t.name, t.alias, "", func(a *registry.Alias) error {
+	a, err := g.cfg.Control.UpdateAliasSettings(ctx, t.name, t.alias, func(a *registry.Alias) error {
 		u, err := change(a.URL)
 		a.URL = u
 		return err

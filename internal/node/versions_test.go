@@ -246,7 +246,12 @@ func TestVersionsAndAliases(t *testing.T) {
 		t.Errorf("aliases: %+v %v", aliases, err)
 	}
 
-	// Provisioned concurrency on an alias keeps its version warm.
+	// Provisioned concurrency on an alias keeps its version warm, and
+	// leaves the alias's RevisionId alone, as on Lambda.
+	before, err := c.GetAlias(ctx, &lambda.GetAliasInput{FunctionName: aws.String("paint"), Name: aws.String("live")})
+	if err != nil {
+		t.Fatal(err)
+	}
 	pc, err := c.PutProvisionedConcurrencyConfig(ctx, &lambda.PutProvisionedConcurrencyConfigInput{FunctionName: aws.String("paint"),
 		Qualifier: aws.String("live"), ProvisionedConcurrentExecutions: aws.Int32(2)})
 	if err != nil || aws.ToInt32(pc.RequestedProvisionedConcurrentExecutions) != 2 {
@@ -256,6 +261,10 @@ func TestVersionsAndAliases(t *testing.T) {
 		g, err := c.GetProvisionedConcurrencyConfig(ctx, &lambda.GetProvisionedConcurrencyConfigInput{FunctionName: aws.String("paint"), Qualifier: aws.String("live")})
 		return err == nil && g.Status == types.ProvisionedConcurrencyStatusEnumReady && aws.ToInt32(g.AvailableProvisionedConcurrentExecutions) == 2
 	})
+	if after, err := c.GetAlias(ctx, &lambda.GetAliasInput{FunctionName: aws.String("paint"), Name: aws.String("live")}); err != nil ||
+		aws.ToString(after.RevisionId) != aws.ToString(before.RevisionId) {
+		t.Errorf("provisioning changed the alias's RevisionId: %v -> %v (%v)", aws.ToString(before.RevisionId), aws.ToString(after.RevisionId), err)
+	}
 	all, err := c.ListProvisionedConcurrencyConfigs(ctx, &lambda.ListProvisionedConcurrencyConfigsInput{FunctionName: aws.String("paint")})
 	if err != nil || len(all.ProvisionedConcurrencyConfigs) != 1 || aws.ToString(all.ProvisionedConcurrencyConfigs[0].FunctionArn) != "arn:aws:lambda:us-east-1:000000000000:function:paint:live" {
 		t.Errorf("list provisioned: %+v %v", all, err)

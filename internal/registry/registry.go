@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -707,6 +708,17 @@ func (r *Registry) has(name string) func(string) bool {
 // UpdateAlias applies change to an alias with compare-and-set. If
 // revisionID is non-empty it must match the alias's RevisionID.
 func (r *Registry) UpdateAlias(ctx context.Context, name, alias, revisionID string, change func(*Alias) error) (*Alias, error) {
+	return r.updateAlias(ctx, name, alias, revisionID, false, change)
+}
+
+// UpdateAliasSettings changes an alias's settings that are not its routing
+// (provisioned concurrency, the URL configuration) and keeps its
+// RevisionId, as Lambda does.
+func (r *Registry) UpdateAliasSettings(ctx context.Context, name, alias string, change func(*Alias) error) (*Alias, error) {
+	return r.updateAlias(ctx, name, alias, "", true, change)
+}
+
+func (r *Registry) updateAlias(ctx context.Context, name, alias, revisionID string, keepRevision bool, change func(*Alias) error) (*Alias, error) {
 	var next *Alias
 	err := r.casLoop(ctx, fmt.Sprintf("alias %s of %s", alias, name), func() (string, []byte, uint64, bool, error) {
 		cur, last, err := read[Alias](ctx, r, aliasKey(name, alias), func() error { return r.missing(name, alias) })
@@ -721,11 +733,17 @@ func (r *Registry) UpdateAlias(ctx context.Context, name, alias, revisionID stri
 			return "", nil, 0, false, err
 		}
 		next.Function, next.Name = cur.Function, cur.Name
-		if err := validateRouting(next, r.has(name)); err != nil {
-			return "", nil, 0, false, err
+		if keepRevision {
+			if next.Version != cur.Version || next.Description != cur.Description || !maps.Equal(next.Weights, cur.Weights) {
+				return "", nil, 0, false, errors.New("registry: an alias settings update changed its routing")
+			}
+		} else {
+			if err := validateRouting(next, r.has(name)); err != nil {
+				return "", nil, 0, false, err
+			}
+			next.RevisionID = uuid.NewString()
+			next.LastModified = time.Now().UTC()
 		}
-		next.RevisionID = uuid.NewString()
-		next.LastModified = time.Now().UTC()
 		b, err := json.Marshal(next)
 		return aliasKey(name, alias), b, last, false, err
 	})
