@@ -78,13 +78,9 @@ func (g *Gateway) listAliases(w http.ResponseWriter, r *http.Request, _ []byte) 
 			all = append(all, a)
 		}
 	}
-	keys := make([]string, len(all))
-	for i, a := range all {
-		keys[i] = a.Name
-	}
-	start, end, next := page(keys, marker, max)
+	items, next := pageOf(all, func(a *registry.Alias) string { return a.Name }, marker, max)
 	resp := api.ListAliasesResponse{Aliases: []api.AliasConfiguration{}, NextMarker: next}
-	for _, a := range all[start:end] {
+	for _, a := range items {
 		resp.Aliases = append(resp.Aliases, g.aliasConfiguration(a))
 	}
 	writeJSON(w, http.StatusOK, resp)

@@ -288,16 +288,14 @@ func (g *Gateway) listURLConfigs(w http.ResponseWriter, r *http.Request, _ []byt
 			all = append(all, urlTarget{name: fn.Name, alias: a.Name, cfg: a.URL})
 		}
 	}
-	keys := make([]string, len(all))
-	for i, t := range all {
-		keys[i] = t.alias
+	items, next := pageOf(all, func(t urlTarget) string {
 		if t.alias == "" {
-			keys[i] = registry.Latest
+			return registry.Latest
 		}
-	}
-	start, end, next := page(keys, marker, max)
+		return t.alias
+	}, marker, max)
 	resp := api.ListFunctionURLConfigsResponse{FunctionURLConfigs: []api.FunctionURLConfig{}, NextMarker: next}
-	for _, t := range all[start:end] {
+	for _, t := range items {
 		resp.FunctionURLConfigs = append(resp.FunctionURLConfigs, g.urlConfigJSON(r, t, t.cfg))
 	}
 	writeJSON(w, http.StatusOK, resp)

@@ -27,24 +27,27 @@ func (g *Gateway) pageParams(w http.ResponseWriter, r *http.Request) (marker str
 	return q.Get("Marker"), max, true
 }
 
-// page cuts one page out of keys (sorted as the listing is): the items
-// after marker, at most max, and the next marker when more remain.
-func page(keys []string, marker string, max int) (start, end int, next *string) {
+// pageOf cuts one page out of items (sorted as the listing is): those
+// after the one whose key is marker, at most max, and the next marker
+// when more remain.
+func pageOf[T any](items []T, key func(T) string, marker string, max int) ([]T, *string) {
+	start := 0
 	if marker != "" {
-		start = len(keys)
-		for i, k := range keys {
-			if k == marker {
+		start = len(items)
+		for i, it := range items {
+			if key(it) == marker {
 				start = i + 1
 				break
 			}
 		}
 	}
-	end = min(start+max, len(keys))
-	if end < len(keys) {
-		m := keys[end-1]
+	end := min(start+max, len(items))
+	var next *string
+	if end < len(items) {
+		m := key(items[end-1])
 		next = &m
 	}
-	return start, end, next
+	return items[start:end], next
 }
 
 func (g *Gateway) publishVersion(w http.ResponseWriter, r *http.Request, body []byte) {
@@ -89,13 +92,9 @@ func (g *Gateway) listVersions(w http.ResponseWriter, r *http.Request, _ []byte)
 		return
 	}
 	all := append([]*registry.Function{fn}, g.cfg.Functions.Versions(fn.Name)...)
-	keys := make([]string, len(all))
-	for i, f := range all {
-		keys[i] = f.Qualifier()
-	}
-	start, end, next := page(keys, marker, max)
+	items, next := pageOf(all, (*registry.Function).Qualifier, marker, max)
 	resp := api.ListVersionsResponse{Versions: []api.FunctionConfiguration{}, NextMarker: next}
-	for _, f := range all[start:end] {
+	for _, f := range items {
 		resp.Versions = append(resp.Versions, g.configuration(f))
 	}
 	writeJSON(w, http.StatusOK, resp)

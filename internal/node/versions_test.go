@@ -133,6 +133,21 @@ func TestVersionsAndAliases(t *testing.T) {
 	if fmt.Sprint(got) != "[$LATEST=red 1=blue 2=green]" {
 		t.Errorf("versions: %v", got)
 	}
+	// Paging one at a time walks the same list.
+	var paged []string
+	for marker := (*string)(nil); ; {
+		p, err := c.ListVersionsByFunction(ctx, &lambda.ListVersionsByFunctionInput{FunctionName: aws.String("paint"), MaxItems: aws.Int32(1), Marker: marker})
+		if err != nil || len(p.Versions) != 1 {
+			t.Fatalf("page after %v: %+v %v", aws.ToString(marker), p, err)
+		}
+		paged = append(paged, aws.ToString(p.Versions[0].Version))
+		if marker = p.NextMarker; marker == nil {
+			break
+		}
+	}
+	if fmt.Sprint(paged) != "[$LATEST 1 2]" {
+		t.Errorf("paged versions: %v", paged)
+	}
 
 	// Each qualifier runs its own configuration and says so.
 	for _, tc := range []struct{ qualifier, color, version string }{
