@@ -479,3 +479,32 @@ func TestAliasSwitchUnderLoad(t *testing.T) {
 	}
 	t.Logf("%d invocations during 6 alias moves, none failed", total.Load())
 }
+
+// TestDryRunAndUnknownOperations: UpdateFunctionCode with DryRun stores
+// nothing, and operations Gust does not serve are the SDK's typed
+// UnknownOperationException, whatever their API date.
+func TestDryRunAndUnknownOperations(t *testing.T) {
+	buildGuests(t)
+	n := startNode(t, t.TempDir())
+	c := lambdaClient(t, n)
+	ctx := context.Background()
+	created := createColorGuest(t, c, "dry", "blue")
+	dry, err := c.UpdateFunctionCode(ctx, &lambda.UpdateFunctionCodeInput{FunctionName: aws.String("dry"), ZipFile: trapWasm, DryRun: true})
+	if err != nil {
+		t.Fatalf("dry run: %v", err)
+	}
+	if aws.ToString(dry.CodeSha256) == aws.ToString(created.CodeSha256) {
+		t.Error("a dry run reports the old code, not what would be stored")
+	}
+	got, err := c.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String("dry")})
+	if err != nil || aws.ToString(got.CodeSha256) != aws.ToString(created.CodeSha256) || aws.ToString(got.RevisionId) != aws.ToString(created.RevisionId) {
+		t.Errorf("a dry run changed the function: %v %v", aws.ToString(got.CodeSha256), err)
+	}
+	_, err = c.UpdateFunctionCode(ctx, &lambda.UpdateFunctionCodeInput{FunctionName: aws.String("dry"), ZipFile: []byte("not wasm"), DryRun: true})
+	wantCode(t, "dry run of bad code", err, "InvalidParameterValueException")
+
+	_, err = c.GetPolicy(ctx, &lambda.GetPolicyInput{FunctionName: aws.String("dry")})
+	wantCode(t, "GetPolicy", err, "UnknownOperationException")
+	_, err = c.GetRuntimeManagementConfig(ctx, &lambda.GetRuntimeManagementConfigInput{FunctionName: aws.String("dry")})
+	wantCode(t, "GetRuntimeManagementConfig", err, "UnknownOperationException")
+}
