@@ -77,6 +77,8 @@ type CreateFunctionRequest struct {
 	PackageType   string            `json:"PackageType,omitempty"`
 	Architectures []string          `json:"Architectures,omitempty"`
 	Tags          map[string]string `json:"Tags,omitempty"`
+	// DeadLetterConfig: see events.go.
+	DeadLetterConfig *DeadLetterConfig `json:"DeadLetterConfig,omitempty"`
 	// GustIdleTimeout is Gust's extension: seconds an idle instance is
 	// kept (0 or absent: the node's default).
 	GustIdleTimeout *int32 `json:"GustIdleTimeout,omitempty"`
@@ -105,6 +107,8 @@ type UpdateFunctionConfigurationRequest struct {
 	MemorySize  *int32       `json:"MemorySize,omitempty"`
 	Environment *Environment `json:"Environment,omitempty"`
 	RevisionID  string       `json:"RevisionId,omitempty"`
+	// DeadLetterConfig: see events.go.
+	DeadLetterConfig *DeadLetterConfig `json:"DeadLetterConfig,omitempty"`
 	// GustIdleTimeout: see CreateFunctionRequest.
 	GustIdleTimeout *int32 `json:"GustIdleTimeout,omitempty"`
 }
@@ -129,6 +133,7 @@ type FunctionConfiguration struct {
 	LastUpdateStatus string               `json:"LastUpdateStatus"`
 	PackageType      string               `json:"PackageType"`
 	Architectures    []string             `json:"Architectures"`
+	DeadLetterConfig *DeadLetterConfig    `json:"DeadLetterConfig,omitempty"`
 	// Gust's extensions: what the runtime found the code to be, and the
 	// function's own idle keep-alive in seconds (0: the node's default).
 	GustKind        string `json:"GustKind,omitempty"`

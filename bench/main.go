@@ -141,6 +141,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			rows, err = b.lambdaGo(ctx)
 		case "projectdeploy":
 			rows, err = b.projectDeploy(ctx)
+		case "schedule":
+			rows, err = b.schedule(ctx)
+		case "async":
+			rows, err = b.async(ctx)
 		default:
 			err = fmt.Errorf("unknown scenario %q", sc)
 		}

@@ -217,6 +217,9 @@ func (a *app) rootCommand() *cobra.Command {
 		a.usageReportCommand(),
 		a.versionCommand(),
 		a.keysCommand(),
+		a.scheduleCommand(),
+		a.invocationCommand(),
+		a.dlqCommand(),
 	)
 	return root
 }

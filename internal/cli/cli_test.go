@@ -340,8 +340,7 @@ func TestCommands(t *testing.T) {
 					t.Errorf("invoke -o json = %+v", res)
 				}
 			}},
-		{name: "invoke async", existing: []string{"hello"}, args: []string{"invoke", "hello", "--async"}, wantStdout: ptr(""),
-			stderrHas: []string{"queued hello (status 202)"}},
+		{name: "invoke async", existing: []string{"hello"}, args: []string{"invoke", "hello", "--async"}, wantStdout: ptr("r1\n")},
 		{name: "invoke not found", args: []string{"invoke", "nope"}, wantCode: 1,
 			stderrHas: []string{"gust: invoke nope: ResourceNotFoundException: Function not found"}},
 

@@ -357,6 +357,7 @@ func (a *app) invokeCommand() *cobra.Command {
 		payload string
 		showLog bool
 		async   bool
+		idemKey string
 	)
 	cmd := &cobra.Command{
 		Use:   "invoke NAME",
@@ -372,14 +373,14 @@ func (a *app) invokeCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if async {
+				return a.invokeAsync(cmd, name, body, idemKey)
+			}
 			c, err := a.client()
 			if err != nil {
 				return err
 			}
 			o := client.InvokeOptions{LogTail: showLog}
-			if async {
-				o.InvocationType = api.InvocationEvent
-			}
 			res, err := c.Invoke(cmd.Context(), name, body, o)
 			if err != nil {
 				return fmt.Errorf("invoke %s: %w", name, err)
@@ -408,9 +409,6 @@ func (a *app) invokeCommand() *cobra.Command {
 				if len(res.Payload) > 0 && res.Payload[len(res.Payload)-1] != '\n' && isTerminal(a.env.Stdout) {
 					io.WriteString(a.env.Stdout, "\n")
 				}
-				if async {
-					fmt.Fprintf(a.env.Stderr, "queued %s (status %d)\n", name, res.StatusCode)
-				}
 			}
 			if res.FunctionError != "" {
 				fmt.Fprintf(a.env.Stderr, "gust: %s: function error (%s)%s\n", name, res.FunctionError, describeFunctionError(res.Payload))
@@ -422,7 +420,8 @@ func (a *app) invokeCommand() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&payload, "payload", "{}", "event: JSON, @FILE, or - for stdin")
 	f.BoolVar(&showLog, "log", false, "print the tail of the invocation's log to stderr")
-	f.BoolVar(&async, "async", false, "queue the invocation (InvocationType Event) instead of waiting")
+	f.BoolVar(&async, "async", false, "queue the invocation (InvocationType Event) durably and print its request id")
+	f.StringVar(&idemKey, "idempotency-key", "", "with --async: a key whose repeat within 24h returns the first request id and runs nothing")
 	return cmd
 }
 

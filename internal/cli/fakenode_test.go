@@ -288,6 +288,7 @@ func (n *fakeNode) invoke(w http.ResponseWriter, r *http.Request) {
 	}
 	payload, _ := io.ReadAll(r.Body)
 	if r.Header.Get(api.HeaderInvocationType) == api.InvocationEvent {
+		w.Header().Set(api.HeaderRequestID, "r1")
 		w.WriteHeader(202)
 		return
 	}

@@ -142,8 +142,11 @@ type projectDeployOutput struct {
 	File      string                  `json:"File"`
 	ElapsedMs int64                   `json:"ElapsedMs"`
 	Functions []projectFunctionResult `json:"Functions"`
-	// Failed counts functions that failed; the exit status is 1 when it is
-	// not zero.
+	// Schedules are the project file's schedules, deployed after the
+	// functions.
+	Schedules []projectScheduleResult `json:"Schedules,omitempty"`
+	// Failed counts functions and schedules that failed; the exit status
+	// is 1 when it is not zero.
 	Failed int `json:"Failed"`
 }
 
@@ -228,14 +231,24 @@ func (a *app) deployProject(cmd *cobra.Command, o *projectOptions) error {
 		bar.step("deployed " + plans[i].fn.Name)
 	})
 	bar.finish()
-	out.ElapsedMs = time.Since(start).Milliseconds()
 	for _, r := range out.Functions {
 		if r.Action == actionFailed {
 			out.Failed++
 			fmt.Fprintf(a.env.Stderr, "gust: %s: %s\n", r.FunctionName, r.Error)
 		}
 	}
+	out.Schedules = a.deploySchedules(ctx, c, proj.Schedules, out.Failed > 0)
+	out.ElapsedMs = time.Since(start).Milliseconds()
+	for _, r := range out.Schedules {
+		if r.Action == actionFailed {
+			out.Failed++
+			fmt.Fprintf(a.env.Stderr, "gust: schedule %s: %s\n", r.Name, r.Error)
+		}
+	}
 	if err := a.writeProjectResults(out.Functions, out); err != nil {
+		return err
+	}
+	if err := a.writeScheduleResults(out.Schedules); err != nil {
 		return err
 	}
 	if a.output == outputTable {

@@ -290,9 +290,26 @@ func (c *Control) UpdateVersion(ctx context.Context, name, version string, chang
 	return c.store.UpdateVersion(ctx, name, version, change)
 }
 
-// DeleteVersion deletes a published version no alias uses.
+// DeleteVersion deletes a published version no alias uses, with its
+// asynchronous invocation settings.
 func (c *Control) DeleteVersion(ctx context.Context, name, version string) error {
-	return c.store.DeleteVersion(ctx, name, version)
+	if err := c.store.DeleteVersion(ctx, name, version); err != nil {
+		return err
+	}
+	return c.forgetQualifier(ctx, name, version)
+}
+
+// forgetQualifier drops the settings $LATEST keeps for a deleted version or
+// alias, so that one created again under the same name starts clean.
+func (c *Control) forgetQualifier(ctx context.Context, name, qualifier string) error {
+	if f, ok := c.store.Get(name); !ok || f.EventInvoke[qualifier] == nil {
+		return nil
+	}
+	_, err := c.store.UpdateSettings(ctx, name, func(f *registry.Function) error {
+		delete(f.EventInvoke, qualifier)
+		return nil
+	})
+	return err
 }
 
 // CreateAlias creates an alias.
@@ -312,9 +329,12 @@ func (c *Control) UpdateAliasSettings(ctx context.Context, name, alias string, c
 	return c.store.UpdateAliasSettings(ctx, name, alias, change)
 }
 
-// DeleteAlias deletes an alias.
+// DeleteAlias deletes an alias with its asynchronous invocation settings.
 func (c *Control) DeleteAlias(ctx context.Context, name, alias string) error {
-	return c.store.DeleteAlias(ctx, name, alias)
+	if err := c.store.DeleteAlias(ctx, name, alias); err != nil {
+		return err
+	}
+	return c.forgetQualifier(ctx, name, alias)
 }
 
 // IsClientError reports whether err is the caller's fault (bad input).

@@ -77,6 +77,13 @@ type Config struct {
 	Policy KeyPolicy
 	// Keys manages access keys at KeysPath (optional).
 	Keys KeyManager
+	// Async queues InvocationType Event invocations and serves their
+	// records (optional: without it Event is refused).
+	Async AsyncQueue
+	// DeadLetters serves Gust's dead-letter endpoints (optional).
+	DeadLetters DeadLetterStore
+	// Schedules serves Gust's schedule endpoints (optional).
+	Schedules ScheduleManager
 	// Limits are the node's limits, reported by GetAccountSettings.
 	Limits AccountLimits
 	// Region and Account appear in ARNs.
@@ -150,6 +157,7 @@ func New(cfg Config) *Gateway {
 	route("GET "+api.AccountSettingsPath+"/{$}", "lambda:GetAccountSettings", 0, g.getAccountSettings)
 	g.urlConfigRoutes(route)
 	g.asyncRoutes(route)
+	g.eventInvokeRoutes(route)
 	g.scheduleRoutes(route)
 	if cfg.Keys != nil {
 		g.keyRoutes(route)

@@ -40,6 +40,7 @@ func (g *Gateway) configuration(f *registry.Function) api.FunctionConfiguration 
 		Architectures:    []string{"x86_64"},
 		GustKind:         f.Kind,
 		GustIdleTimeout:  int32(f.IdleTimeoutSec),
+		DeadLetterConfig: deadLetterConfig(f),
 	}
 	if len(f.Env) > 0 {
 		c.Environment = &api.EnvironmentResponse{Variables: f.Env}
@@ -116,6 +117,10 @@ func (g *Gateway) createFunction(w http.ResponseWriter, r *http.Request, body []
 	}
 	if req.GustIdleTimeout != nil {
 		fn.IdleTimeoutSec = int(*req.GustIdleTimeout)
+	}
+	if err := g.setDeadLetter(fn, req.DeadLetterConfig); err != nil {
+		g.writeError(w, r, g.apiError(err, name))
+		return
 	}
 	stored, err := g.cfg.Control.Create(r.Context(), fn, req.Code.ZipFile)
 	if err == nil && req.Publish {
@@ -286,7 +291,7 @@ func (g *Gateway) updateFunctionConfiguration(w http.ResponseWriter, r *http.Req
 		if req.GustIdleTimeout != nil {
 			f.IdleTimeoutSec = int(*req.GustIdleTimeout)
 		}
-		return nil
+		return g.setDeadLetter(f, req.DeadLetterConfig)
 	})
 	if err != nil {
 		g.writeError(w, r, g.apiError(err, fn.Name))
@@ -308,8 +313,7 @@ func (g *Gateway) invoke(w http.ResponseWriter, r *http.Request, body []byte) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	case api.InvocationEvent:
-		g.writeError(w, r, &api.Error{Code: api.ErrInvalidParameterValue, Status: http.StatusBadRequest,
-			Message: "InvocationType Event (asynchronous invocation) is not supported by this Gust node yet; use RequestResponse"})
+		g.invokeEvent(w, r, fn, body)
 		return
 	default:
 		g.writeError(w, r, &api.Error{Code: api.ErrInvalidParameterValue, Status: http.StatusBadRequest,

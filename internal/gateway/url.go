@@ -319,6 +319,10 @@ func (g *Gateway) functionURL(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"Message": fmt.Sprintf("Request must be smaller than %d bytes once encoded as an event", api.MaxPayload)})
 		return
 	}
+	if r.Header.Get(HeaderGustInvocationType) == api.InvocationEvent {
+		g.urlEvent(w, r, fn, qualifier, rid, payload)
+		return
+	}
 	res, err := g.cfg.Invoker.Invoke(r.Context(), fn, rid, payload)
 	if err != nil {
 		e := g.apiError(err, name)

@@ -17,8 +17,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gustfaas/gust/internal/async"
 	"github.com/gustfaas/gust/internal/control"
 	"github.com/gustfaas/gust/internal/creds"
+	"github.com/gustfaas/gust/internal/destination"
 	"github.com/gustfaas/gust/internal/engine"
 	"github.com/gustfaas/gust/internal/gateway"
 	"github.com/gustfaas/gust/internal/keyring"
@@ -30,6 +32,7 @@ import (
 	"github.com/gustfaas/gust/internal/sandbox/wasm"
 	"github.com/gustfaas/gust/internal/sigv4"
 	"github.com/gustfaas/gust/internal/substrate"
+	"github.com/gustfaas/gust/internal/trigger/schedule"
 )
 
 // Config configures a node. The zero value of each field means its default.
@@ -58,6 +61,11 @@ type Config struct {
 	// Observe, if set, also receives every invocation record (benchmarks
 	// use it to read init durations); it must be fast.
 	Observe func(*engine.Record)
+	// AsyncRetryDelays are the waits before the retries of a failed
+	// asynchronous invocation (default 1m, 2m, as Lambda); AsyncBackoffMax
+	// caps the backoff after throttles (default 5m). Tests shorten both.
+	AsyncRetryDelays []time.Duration
+	AsyncBackoffMax  time.Duration
 }
 
 // CredentialsFile is the name of the credentials file in the data directory.
@@ -83,6 +91,8 @@ type Node struct {
 	credPath   string
 	key        keyring.Key
 	keys       *keyring.Keyring
+	async      *async.Queue
+	sched      *schedule.Scheduler
 }
 
 // DefaultDataDir is $XDG_DATA_HOME/gust, else ~/.local/share/gust.
@@ -222,6 +232,28 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 
+	// Asynchronous invocations get at most half the node's concurrency,
+	// so synchronous traffic always keeps the rest.
+	// Results and failures of async invocations go where the functions'
+	// event-invoke settings and dead-letter targets say.
+	router := destination.New(destination.Config{Functions: n.reg, JetStream: n.sub.JetStream(), Region: cfg.Region, Logger: n.log})
+	if n.async, err = async.Open(ctx, n.sub, async.Config{
+		Invoker: n.eng, Functions: n.reg, Logger: n.log,
+		Policy: router.Policy, OnSuccess: router.OnSuccess, OnFailure: router.OnFailure,
+		MaxInFlight: min(max(cfg.MemoryMB/registry.MinMemoryMB/2, 4), 256),
+		RetryDelays: cfg.AsyncRetryDelays, BackoffMax: cfg.AsyncBackoffMax,
+	}); err != nil {
+		return nil, err
+	}
+	router.Attach(n.async)
+	if err := n.async.Start(); err != nil {
+		return nil, err
+	}
+	if n.sched, err = schedule.Open(ctx, n.sub, schedule.Config{Enqueuer: scheduleQueue{n.async}, Functions: n.reg,
+		Region: cfg.Region, Logger: n.log}); err != nil {
+		return nil, err
+	}
+
 	gw := gateway.New(gateway.Config{
 		Functions: n.reg,
 		Control:   n.control,
@@ -239,8 +271,12 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		AuthError: sigv4.Describe,
 		Policy:    keys,
 		Keys:      keys,
+		Schedules: n.sched,
+		Async:     n.async,
 		Region:    cfg.Region,
 		Logger:    n.log,
+
+		DeadLetters: router,
 	})
 	n.ln, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -253,6 +289,14 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 	go func() { n.served <- n.srv.Serve(n.ln) }()
 	return n, nil
+}
+
+// scheduleQueue fires schedule ticks as asynchronous invocations.
+type scheduleQueue struct{ q *async.Queue }
+
+func (s scheduleQueue) Enqueue(ctx context.Context, function, qualifier string, payload []byte, dedupID string) (string, error) {
+	a, err := s.q.Enqueue(ctx, async.Request{Function: function, Qualifier: qualifier, Payload: payload, DedupID: dedupID, Source: "schedule"})
+	return a.RequestID, err
 }
 
 // warm loads a function's program in the background so its first
@@ -363,6 +407,9 @@ func defaultMemoryMB() int {
 // Engine exposes the engine (benchmarks and tests inspect its pools).
 func (n *Node) Engine() *engine.Engine { return n.eng }
 
+// Async exposes the asynchronous invocation queue (tests and benchmarks).
+func (n *Node) Async() *async.Queue { return n.async }
+
 // Meter exposes the meter (benchmarks and tests query usage).
 func (n *Node) Meter() *meter.Meter { return n.meter }
 
@@ -404,6 +451,16 @@ func (n *Node) Shutdown(ctx context.Context) error {
 
 func (n *Node) closeAll(ctx context.Context) error {
 	var errs []error
+	if n.sched != nil {
+		n.sched.Close() // before the queue: a tick being fired completes
+	}
+	if n.async != nil {
+		// Running async invocations finish within the grace time, or
+		// run again after a restart.
+		if err := n.async.Stop(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if n.eng != nil {
 		if err := n.eng.Close(ctx); err != nil {
 			errs = append(errs, err)

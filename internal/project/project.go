@@ -33,9 +33,23 @@
 //	functions:
 //	  greet: {<<: *common, code: ./greet}
 //
-// The file is the desired state of the functions it names: a setting that
-// is absent is the default, not "leave it as it is". Functions the file
-// does not name are left alone.
+// Schedules invoke functions asynchronously on a cron expression or at a
+// rate (see package internal/trigger/cron):
+//
+//	schedules:                   # optional: schedule name -> schedule
+//	  nightly:                   # letters, digits, - and _ (at most 64)
+//	    function: report         # required: a function of this file or of the node
+//	    cron: "0 3 * * *"        # five fields, a macro (@daily) or "@every 10m"; or
+//	    rate: 5 minutes          # VALUE UNIT (seconds, minutes, hours, days)
+//	    timezone: Europe/Paris   # IANA name the cron fields are read in; default UTC
+//	    qualifier: live          # default: the function's alias when it is in this file
+//	    payload: {job: backup}   # any YAML value, sent as JSON instead of the scheduled event
+//	    catch_up: true           # fire the ticks missed while every node was down
+//
+// The file is the desired state of the functions and schedules it names:
+// a setting that is absent is the default, not "leave it as it is".
+// Functions and schedules the file does not name are left alone, and a
+// schedule paused on the node stays paused.
 package project
 
 import (
@@ -82,6 +96,8 @@ type Project struct {
 	Dir string
 	// Functions are the project's functions, sorted by name.
 	Functions []*Function
+	// Schedules are the project's schedules, sorted by name.
+	Schedules []*Schedule
 }
 
 // Function returns the function called name, or nil.
@@ -303,7 +319,7 @@ func (p *parser) parse(data []byte) *Project {
 		return nil
 	}
 	proj := &Project{File: p.file, Dir: p.dir}
-	fields := p.mapping(root, "", map[string]bool{"functions": true}, "x-")
+	fields := p.mapping(root, "", map[string]bool{"functions": true, "schedules": true}, "x-")
 	fnsNode, ok := fields["functions"]
 	if !ok {
 		if !p.hasErrors() {
@@ -326,6 +342,9 @@ func (p *parser) parse(data []byte) *Project {
 		}
 	}
 	slices.SortFunc(proj.Functions, func(a, b *Function) int { return strings.Compare(a.Name, b.Name) })
+	if e, ok := fields["schedules"]; ok {
+		proj.Schedules = p.schedules(e, proj)
+	}
 	return proj
 }
 

@@ -157,7 +157,7 @@ func TestParseErrors(t *testing.T) {
 		{"tab indentation", "functions:\n\tgreet: {}\n", []string{"2: not valid YAML: found character that cannot start any token"}},
 		{"not a mapping", "- a\n- b\n", []string{"1: want a mapping with a functions: key, got a list"}},
 		{"no functions key", "function:\n  greet: {code: greet}\n", []string{
-			"1: function: unknown field (known fields: functions)"}},
+			"1: function: unknown field (known fields: functions, schedules)"}},
 		{"functions missing", "x-only: 1\n", []string{"1: functions: missing: declare at least one function"}},
 		{"functions empty", "functions: {}\n", []string{"1: functions: empty: declare at least one function"}},
 		{"functions a list", "functions:\n  - greet\n", []string{"2: functions: want a mapping of function names to functions, got a list"}},

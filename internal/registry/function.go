@@ -80,6 +80,15 @@ type Function struct {
 	// URL is the unqualified function URL's configuration ($LATEST only;
 	// nil: Gust's default, a public URL without CORS).
 	URL *URLConfig `json:"url,omitempty"`
+	// DeadLetterTarget is DeadLetterConfig.TargetArn: where an
+	// asynchronous event that failed for good is sent (a function or a
+	// Gust queue; see ParseDestination). Part of the configuration, so
+	// published versions carry it.
+	DeadLetterTarget string `json:"deadLetterTarget,omitempty"`
+	// EventInvoke holds the asynchronous invocation settings of each
+	// qualifier ($LATEST, a version or an alias) that has any ($LATEST
+	// only: a function-level setting, like URL).
+	EventInvoke map[string]*EventInvokeConfig `json:"eventInvoke,omitempty"`
 }
 
 // Qualifier is the version's name: "$LATEST" or a number.
@@ -133,6 +142,15 @@ func (f *Function) Clone() *Function {
 	}
 	if f.URL != nil {
 		c.URL = f.URL.Clone()
+	}
+	if f.EventInvoke != nil {
+		c.EventInvoke = make(map[string]*EventInvokeConfig, len(f.EventInvoke))
+		for k, v := range f.EventInvoke {
+			if v != nil {
+				v = v.Clone()
+			}
+			c.EventInvoke[k] = v
+		}
 	}
 	return &c
 }
@@ -253,5 +271,5 @@ func Normalize(f *Function) error {
 	if size > MaxEnvBytes {
 		return &ValidationError{Field: "environment", Message: fmt.Sprintf("Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit. String measured: %d bytes", size)}
 	}
-	return nil
+	return validateEvents(f)
 }

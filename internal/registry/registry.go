@@ -564,6 +564,7 @@ func (r *Registry) Publish(ctx context.Context, name, codeDigest, revisionID, de
 		v.Version = strconv.Itoa(next.LastVersion)
 		v.LastVersion = 0
 		v.URL = nil
+		v.EventInvoke = nil // function-level, read from $LATEST
 		v.Tags = nil
 		v.ReservedConcurrency = nil
 		v.ProvisionedConcurrency = 0
