@@ -63,6 +63,10 @@ const (
 )
 
 const (
+	// StaleLease is how long a tick's lease may stand without the tick
+	// being recorded before another node (or this one, restarted) fires
+	// the tick itself: a holder fires within milliseconds.
+	StaleLease = 2 * time.Second
 	// LeaseTTL is how long a tick's lease is kept: far longer than any
 	// two nodes can disagree about which ticks are due.
 	LeaseTTL = time.Hour
@@ -460,9 +464,13 @@ func (s *Scheduler) fire(r *runner, slot time.Time) {
 		if done {
 			return
 		}
+		if errors.Is(err, errLeaseHeld) {
+			s.log.Debug("schedule tick held by another run; looking again", "schedule", r.name, "tick", slot)
+			continue
+		}
 		s.log.Warn("schedule tick not fired; retrying", "schedule", r.name, "tick", slot, "attempt", attempt+1, "err", err)
 	}
-	s.log.Error("schedule tick skipped after retries", "schedule", r.name, "tick", slot)
+	s.log.Error("schedule tick not confirmed after retries", "schedule", r.name, "tick", slot)
 }
 
 // tryFire makes one attempt; done is true when the tick is fired (here or
@@ -475,10 +483,23 @@ func (s *Scheduler) tryFire(r *runner, key, dedup string, slot time.Time, payloa
 		At   time.Time `json:"at"`
 	}{s.cfg.NodeID, time.Now().UTC()})
 	if _, err := s.leases.Create(ctx, key, lease); err != nil {
-		if errors.Is(err, jetstream.ErrKeyExists) {
-			return true, nil // another node (or an earlier run of this one) has it
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			return false, fmt.Errorf("take lease: %w", err)
 		}
-		return false, fmt.Errorf("take lease: %w", err)
+		// Another node, or an earlier run of this one, has the lease. If
+		// it took it a while ago and the tick is still not recorded, it
+		// may have died between the lease and the enqueue: fire anyway.
+		// The dedupe id makes the queue drop the tick if it was in fact
+		// enqueued, so a tick never runs twice either way.
+		fired, stale := s.leaseHolder(ctx, r.name, key, slot)
+		switch {
+		case fired:
+			return true, nil
+		case !stale:
+			// The holder is at work: look again shortly (fire retries).
+			return false, errLeaseHeld
+		}
+		s.log.Info("schedule tick: taking over a stale lease", "schedule", r.name, "tick", slot)
 	}
 	rid, err := s.cfg.Enqueuer.Enqueue(ctx, r.rec.Function, r.rec.Qualifier, payload, dedup)
 	if err != nil {
@@ -495,6 +516,39 @@ func (s *Scheduler) tryFire(r *runner, key, dedup string, slot time.Time, payloa
 		s.cfg.OnFire(Firing{Schedule: r.name, Slot: slot, At: at, RequestID: rid})
 	}
 	return true, nil
+}
+
+// errLeaseHeld: another holder has the tick's lease and has not recorded
+// the tick yet.
+var errLeaseHeld = errors.New("the tick's lease is held and the tick is not recorded yet")
+
+// leaseHolder looks at a tick whose lease another run holds: fired when
+// the schedule's state has reached the tick; stale when the lease was
+// taken more than StaleLease ago and the tick is still not recorded (its
+// holder may have died between the lease and the enqueue). Read errors
+// count as neither: look again later.
+func (s *Scheduler) leaseHolder(ctx context.Context, name, key string, slot time.Time) (fired, stale bool) {
+	st, err := s.states.Get(ctx, name)
+	switch {
+	case err == nil:
+		var cur state
+		if json.Unmarshal(st.Value(), &cur) == nil && cur.Slot >= slot.Unix() {
+			return true, false
+		}
+	case !errors.Is(err, jetstream.ErrKeyNotFound):
+		return false, false
+	}
+	e, err := s.leases.Get(ctx, key)
+	if err != nil {
+		return false, false
+	}
+	var l struct {
+		At time.Time `json:"at"`
+	}
+	if json.Unmarshal(e.Value(), &l) != nil {
+		return false, true
+	}
+	return false, time.Since(l.At) >= StaleLease
 }
 
 // recordFired advances the schedule's state to st unless it is already

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -475,4 +476,36 @@ func runners(s *Scheduler) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.runners)
+}
+
+// TestScheduleStaleLeaseTakenOver: a holder that died between taking a
+// tick's lease and enqueuing it does not lose the tick: once the lease is
+// StaleLease old and the tick still not recorded, it is fired anyway.
+func TestScheduleStaleLeaseTakenOver(t *testing.T) {
+	t.Parallel()
+	sub := openSubstrate(t)
+	q := &fakeQueue{}
+	s := open(t, sub, q, "a")
+	// A dead node took the leases of the next ticks and fired none.
+	now := time.Now().Unix()
+	dead, _ := json.Marshal(map[string]any{"node": "dead", "at": time.Now().UTC()})
+	for slot := now + 1; slot <= now+4; slot++ {
+		if _, err := s.leases.Create(context.Background(), "tick."+strconv.FormatInt(slot, 10), dead); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Create(context.Background(), api.CreateScheduleRequest{Name: "tick", Function: "fn", Expression: "rate(1 second)"}); err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, 15*time.Second, "the leased ticks fired", func() bool {
+		slots := q.slots(t)
+		return len(slots) > 0 && slots[len(slots)-1] >= now+5
+	})
+	slots := q.slots(t)
+	consecutive(t, slots)
+	for slot := now + 2; slot <= now+4; slot++ {
+		if !slices.Contains(slots, slot) {
+			t.Errorf("tick %d, leased by a dead node, never fired: %v", slot, slots)
+		}
+	}
 }
