@@ -232,14 +232,14 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 
-	// Asynchronous invocations get at most half the node's concurrency,
-	// so synchronous traffic always keeps the rest.
 	// Results and failures of async invocations go where the functions'
 	// event-invoke settings and dead-letter targets say.
 	router := destination.New(destination.Config{Functions: n.reg, JetStream: n.sub.JetStream(), Region: cfg.Region, Logger: n.log})
 	if n.async, err = async.Open(ctx, n.sub, async.Config{
 		Invoker: n.eng, Functions: n.reg, Logger: n.log,
 		Policy: router.Policy, OnSuccess: router.OnSuccess, OnFailure: router.OnFailure,
+		// At most half the node's concurrency, so synchronous traffic
+		// always keeps the rest.
 		MaxInFlight: min(max(cfg.MemoryMB/registry.MinMemoryMB/2, 4), 256),
 		RetryDelays: cfg.AsyncRetryDelays, BackoffMax: cfg.AsyncBackoffMax,
 	}); err != nil {
