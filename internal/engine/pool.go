@@ -57,7 +57,7 @@ type pool struct {
 	waiters  list.List // of *waiter, FIFO
 	draining bool
 	progDone bool
-	lastUsed time.Time // when an invocation last took an instance
+	lastUsed time.Time // when the pool was created or an instance last went idle
 }
 
 func newPool(e *Engine, fn *registry.Function) *pool {
@@ -173,6 +173,7 @@ func (p *pool) popWaiterLocked() *waiter {
 
 func (p *pool) pushIdleLocked(in *instance) {
 	in.lastUsed = time.Now()
+	p.lastUsed = in.lastUsed
 	p.idle = append(p.idle, in)
 	in.elem = p.e.lru.PushFront(in)
 }
@@ -251,7 +252,6 @@ func (p *pool) acquire(ctx context.Context) (grant, error) {
 		e.mu.Unlock()
 		return grant{}, errDraining
 	}
-	p.lastUsed = time.Now()
 	// The cap counts every version's invocations, so it is checked even
 	// when an idle instance is at hand.
 	if limit, ok := e.reservedOf(fn); ok && e.concurrencyLocked(fn.Name) >= limit {
