@@ -72,6 +72,9 @@ type Runtime struct {
 	mu      sync.Mutex
 	engines map[engineKey]*engine
 	closed  bool
+	// loads counts Loads in progress: Close waits for them, since wazero
+	// must not compile on a runtime being closed.
+	loads sync.WaitGroup
 }
 
 // engineKey tells wazero runtimes apart: by memory limit in pages, and by
@@ -116,6 +119,7 @@ func (rt *Runtime) Close(ctx context.Context) error {
 	engines := rt.engines
 	rt.engines = nil
 	rt.mu.Unlock()
+	rt.loads.Wait()
 
 	var errs []error
 	for _, e := range engines {
@@ -250,6 +254,14 @@ func KindOf(p sandbox.Program) (Kind, bool) {
 // an SDK module, initialises it once and keeps a snapshot that instances
 // start from (see snapshot.go); a deploy pays both.
 func (rt *Runtime) Load(ctx context.Context, spec sandbox.Spec) (sandbox.Program, error) {
+	rt.mu.Lock()
+	if rt.closed {
+		rt.mu.Unlock()
+		return nil, ErrClosed
+	}
+	rt.loads.Add(1)
+	rt.mu.Unlock()
+	defer rt.loads.Done()
 	p, err := rt.load(ctx, spec, loadOptions{})
 	if err != nil {
 		return nil, err // not a nil *Program in a non-nil interface
