@@ -2,13 +2,19 @@ package async_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/gustfaas/gust/internal/async"
 	"github.com/gustfaas/gust/internal/engine"
@@ -631,4 +637,82 @@ func (b *blockingInvoker) Invoke(ctx context.Context, fn *registry.Function, id 
 	res, err := b.fake.Invoke(ctx, fn, id, payload)
 	<-ctx.Done()
 	return res, err
+}
+
+// TestAsyncRunningRecordOnlyWhenRunLasts checks that a run is recorded as
+// running once it outlasts RunningAfter, and that a fast run writes its
+// record once: queued (no record) straight to succeeded.
+func TestAsyncRunningRecordOnlyWhenRunLasts(t *testing.T) {
+	sub := openSubstrate(t)
+	f := newFake()
+	release := make(chan struct{})
+	f.set("fast", ok(`"quick"`))
+	f.set("slow", func(string, int) (*engine.Result, error) {
+		<-release
+		return &engine.Result{Payload: []byte(`"late"`)}, nil
+	})
+	cfg := fastConfig(f)
+	cfg.RunningAfter = 20 * time.Millisecond
+	q := openQueue(t, sub, cfg, true)
+	ctx := context.Background()
+	if err := q.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Count every write of each record with a watch (the buckets keep
+	// one revision per key).
+	writes := func(id string) func() []string {
+		h := fnv.New32a()
+		h.Write([]byte(id))
+		kv, err := sub.KeyValue(ctx, jetstream.KeyValueConfig{Bucket: fmt.Sprintf("gust_async_records_%d", h.Sum32()%async.Partitions)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := kv.Watch(ctx, id, jetstream.UpdatesOnly())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { w.Stop() })
+		var mu sync.Mutex
+		var seen []string
+		go func() {
+			for e := range w.Updates() {
+				if e == nil {
+					continue
+				}
+				var r async.Record
+				json.Unmarshal(e.Value(), &r)
+				mu.Lock()
+				seen = append(seen, r.Status)
+				mu.Unlock()
+			}
+		}()
+		return func() []string {
+			mu.Lock()
+			defer mu.Unlock()
+			return slices.Clone(seen)
+		}
+	}
+	slowWrites, fastWrites := writes("slow-1"), writes("fast-1")
+
+	slow := enqueue(t, q, async.Request{ID: "slow-1", Function: "slow", Payload: []byte(`{}`)})
+	checkFor(t, "the slow run recorded as running", func() bool {
+		rec, err := q.Record(ctx, slow)
+		return err == nil && rec.Status == async.StatusRunning && rec.Attempts == 1 && !rec.Started.IsZero()
+	})
+	close(release)
+	if rec := waitFinal(t, q, slow, 5*time.Second); rec.Status != async.StatusSucceeded || rec.Attempts != 1 {
+		t.Errorf("slow record = %+v, want succeeded after 1 attempt", rec)
+	}
+	fast := enqueue(t, q, async.Request{ID: "fast-1", Function: "fast", Payload: []byte(`{}`)})
+	if rec := waitFinal(t, q, fast, 5*time.Second); rec.Status != async.StatusSucceeded || rec.Attempts != 1 || rec.Started.IsZero() {
+		t.Errorf("fast record = %+v, want succeeded after 1 attempt with its start time", rec)
+	}
+	want := map[string][]string{"slow": {async.StatusRunning, async.StatusSucceeded}, "fast": {async.StatusSucceeded}}
+	for name, got := range map[string]func() []string{"slow": slowWrites, "fast": fastWrites} {
+		checkFor(t, name+"'s record writes", func() bool { return len(got()) >= len(want[name]) })
+		if diff := cmp.Diff(want[name], got()); diff != "" {
+			t.Errorf("%s record writes (-want +got):\n%s", name, diff)
+		}
+	}
 }
