@@ -82,6 +82,18 @@ type CreateFunctionRequest struct {
 	// GustIdleTimeout is Gust's extension: seconds an idle instance is
 	// kept (0 or absent: the node's default).
 	GustIdleTimeout *int32 `json:"GustIdleTimeout,omitempty"`
+	// GustGrants is Gust's extension: the storage buckets and outbound
+	// hosts the function may reach (absent: none).
+	GustGrants *Grants `json:"GustGrants,omitempty"`
+}
+
+// Grants is what a function may reach beyond its code (Gust's
+// extension): KV and object buckets by name, and outbound HTTP hosts
+// ("api.example.com", "api.example.com:8443", "*.example.com").
+type Grants struct {
+	KV      []string `json:"KV,omitempty"`
+	Objects []string `json:"Objects,omitempty"`
+	Hosts   []string `json:"Hosts,omitempty"`
 }
 
 // UpdateFunctionCodeRequest is the body of UpdateFunctionCode.
@@ -111,6 +123,9 @@ type UpdateFunctionConfigurationRequest struct {
 	DeadLetterConfig *DeadLetterConfig `json:"DeadLetterConfig,omitempty"`
 	// GustIdleTimeout: see CreateFunctionRequest.
 	GustIdleTimeout *int32 `json:"GustIdleTimeout,omitempty"`
+	// GustGrants replaces the function's grants (an empty object
+	// removes them all).
+	GustGrants *Grants `json:"GustGrants,omitempty"`
 }
 
 // FunctionConfiguration describes a function, as Lambda does.
@@ -142,6 +157,8 @@ type FunctionConfiguration struct {
 	// sandboxed on this node, one line per measure, such as
 	// "on: pid namespace" or "off: network namespace: shared with the host".
 	GustIsolation []string `json:"GustIsolation,omitempty"`
+	// GustGrants is what the function may reach (see Grants).
+	GustGrants *Grants `json:"GustGrants,omitempty"`
 }
 
 // Concurrency is a function's reserved concurrency

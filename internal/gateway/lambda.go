@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/gustfaas/gust/api"
@@ -48,7 +49,18 @@ func (g *Gateway) configuration(f *registry.Function) api.FunctionConfiguration 
 	if g.cfg.Isolation != nil {
 		c.GustIsolation = g.cfg.Isolation(f.Runtime)
 	}
+	if !f.Grants.Empty() {
+		c.GustGrants = &api.Grants{KV: f.Grants.KV, Objects: f.Grants.Objects, Hosts: f.Grants.Hosts}
+	}
 	return c
+}
+
+// grantsOf converts the API's grants (nil: none).
+func grantsOf(g *api.Grants) *registry.Grants {
+	if g == nil {
+		return nil
+	}
+	return &registry.Grants{KV: slices.Clone(g.KV), Objects: slices.Clone(g.Objects), Hosts: slices.Clone(g.Hosts)}
 }
 
 // decodeJSON decodes a request body, answering Lambda's error on failure.
@@ -118,6 +130,7 @@ func (g *Gateway) createFunction(w http.ResponseWriter, r *http.Request, body []
 	if req.GustIdleTimeout != nil {
 		fn.IdleTimeoutSec = int(*req.GustIdleTimeout)
 	}
+	fn.Grants = grantsOf(req.GustGrants)
 	if err := g.setDeadLetter(fn, req.DeadLetterConfig); err != nil {
 		g.writeError(w, r, g.apiError(err, name))
 		return
@@ -290,6 +303,9 @@ func (g *Gateway) updateFunctionConfiguration(w http.ResponseWriter, r *http.Req
 		}
 		if req.GustIdleTimeout != nil {
 			f.IdleTimeoutSec = int(*req.GustIdleTimeout)
+		}
+		if req.GustGrants != nil {
+			f.Grants = grantsOf(req.GustGrants)
 		}
 		return g.setDeadLetter(f, req.DeadLetterConfig)
 	})

@@ -89,6 +89,10 @@ type Function struct {
 	// qualifier ($LATEST, a version or an alias) that has any ($LATEST
 	// only: a function-level setting, like URL).
 	EventInvoke map[string]*EventInvokeConfig `json:"eventInvoke,omitempty"`
+	// Grants is what the function may reach: storage buckets and outbound
+	// hosts (nil: nothing). Part of the configuration, so published
+	// versions carry it.
+	Grants *Grants `json:"grants,omitempty"`
 }
 
 // Qualifier is the version's name: "$LATEST" or a number.
@@ -107,7 +111,8 @@ func (f *Function) IsLatest() bool { return f.Version == "" || f.Version == Late
 // descriptions and tags do not count.
 func SameProgram(a, b *Function) bool {
 	if a.CodeDigest != b.CodeDigest || a.Runtime != b.Runtime || a.Handler != b.Handler ||
-		a.MemoryMB != b.MemoryMB || a.TimeoutSec != b.TimeoutSec || a.Role != b.Role || len(a.Env) != len(b.Env) {
+		a.MemoryMB != b.MemoryMB || a.TimeoutSec != b.TimeoutSec || a.Role != b.Role || len(a.Env) != len(b.Env) ||
+		!a.Grants.Equal(b.Grants) {
 		return false
 	}
 	for k, v := range a.Env {
@@ -143,6 +148,7 @@ func (f *Function) Clone() *Function {
 	if f.URL != nil {
 		c.URL = f.URL.Clone()
 	}
+	c.Grants = f.Grants.Clone()
 	if f.EventInvoke != nil {
 		c.EventInvoke = make(map[string]*EventInvokeConfig, len(f.EventInvoke))
 		for k, v := range f.EventInvoke {
@@ -270,6 +276,12 @@ func Normalize(f *Function) error {
 	}
 	if size > MaxEnvBytes {
 		return &ValidationError{Field: "environment", Message: fmt.Sprintf("Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit. String measured: %d bytes", size)}
+	}
+	if err := f.Grants.validate(); err != nil {
+		return err
+	}
+	if f.Grants.Empty() {
+		f.Grants = nil
 	}
 	return validateEvents(f)
 }
