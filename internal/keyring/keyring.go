@@ -130,6 +130,8 @@ type Keyring struct {
 	kv      jetstream.KeyValue
 	aead    cipher.AEAD
 	mkID    string // fingerprint of the master key
+	// tokenKey signs function tokens (derived from the master key).
+	tokenKey []byte
 	watcher jetstream.KeyWatcher
 	done    chan struct{}
 
@@ -168,7 +170,7 @@ func Open(ctx context.Context, st Store, dataDir string) (*Keyring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keyring: %w", err)
 	}
-	k := &Keyring{st: st, aead: aead, mkID: fingerprint(mk),
+	k := &Keyring{st: st, aead: aead, mkID: fingerprint(mk), tokenKey: deriveKey(mk, "gust function tokens"),
 		done: make(chan struct{}), view: map[string]*entry{}, revs: map[string]uint64{}}
 	if k.kv, err = st.KeyValue(ctx, kvConfig(Bucket)); err != nil {
 		return nil, err
