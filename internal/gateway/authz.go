@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/gustfaas/gust/api"
 	"github.com/gustfaas/gust/internal/registry"
@@ -53,4 +54,56 @@ func (g *Gateway) authorize(r *http.Request, keyID, action string) *api.Error {
 func (g *Gateway) accessDenied(keyID, action, resource string) *api.Error {
 	return &api.Error{Code: api.ErrAccessDenied, Status: http.StatusForbidden,
 		Message: fmt.Sprintf("User: arn:aws:iam::%s:user/%s is not authorized to perform: %s on resource: %s", g.cfg.Account, keyID, action, resource)}
+}
+
+// FunctionTokens verifies a function's bearer token (keyring.Keyring).
+type FunctionTokens interface {
+	VerifyFunctionToken(token string) (function string, err error)
+}
+
+// Storage paths a function token may use, with the grant each needs.
+const (
+	kvPathPrefix      = "/gust/v1/kv/"
+	objectsPathPrefix = "/gust/v1/objects/"
+)
+
+// bearerToken returns the request's bearer token, if it has one.
+func bearerToken(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	if len(h) < 7 || !strings.EqualFold(h[:7], "bearer ") {
+		return "", false
+	}
+	return strings.TrimSpace(h[7:]), true
+}
+
+// authorizeFunctionToken lets a function's token read and write the
+// buckets the function is granted now, and nothing else.
+func (g *Gateway) authorizeFunctionToken(r *http.Request, tok, action string) *api.Error {
+	name, err := g.cfg.FunctionTokens.VerifyFunctionToken(tok)
+	if err != nil {
+		return &api.Error{Code: "UnrecognizedClientException", Status: http.StatusForbidden, Message: "The security token included in the request is invalid: " + err.Error()}
+	}
+	principal := "function/" + name
+	fnName, version, _ := strings.Cut(name, ":")
+	var fn *registry.Function
+	var ok bool
+	if version == "" || version == registry.Latest {
+		fn, ok = g.cfg.Functions.Get(fnName)
+	} else {
+		fn, ok = g.cfg.Functions.Version(fnName, version)
+	}
+	if !ok {
+		return &api.Error{Code: "UnrecognizedClientException", Status: http.StatusForbidden, Message: fmt.Sprintf("The security token included in the request is invalid: function %s no longer exists", name)}
+	}
+	bucket := r.PathValue("bucket")
+	if action != "gust:ReadBucket" && action != "gust:WriteBucket" || bucket == "" {
+		return g.accessDenied(principal, action, "*")
+	}
+	switch {
+	case strings.HasPrefix(r.URL.Path, kvPathPrefix) && fn.GrantsKV(bucket),
+		strings.HasPrefix(r.URL.Path, objectsPathPrefix) && fn.GrantsObjects(bucket):
+		return nil
+	}
+	return &api.Error{Code: api.ErrAccessDenied, Status: http.StatusForbidden,
+		Message: fmt.Sprintf("function %s is not granted the bucket %s: add it to the function's grants", name, bucket)}
 }

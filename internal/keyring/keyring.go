@@ -126,14 +126,14 @@ func (e *entry) admin() bool { return e.rec.scope() == api.ScopeAdmin }
 
 // Keyring is safe for concurrent use. Close stops its watch.
 type Keyring struct {
-	st      Store
-	kv      jetstream.KeyValue
-	aead    cipher.AEAD
-	mkID    string // fingerprint of the master key
+	st   Store
+	kv   jetstream.KeyValue
+	aead cipher.AEAD
+	mkID string // fingerprint of the master key
 	// tokenKey signs function tokens (derived from the master key).
 	tokenKey []byte
-	watcher jetstream.KeyWatcher
-	done    chan struct{}
+	watcher  jetstream.KeyWatcher
+	done     chan struct{}
 
 	// admin serialises this node's changes that must keep an admin key.
 	admin sync.Mutex

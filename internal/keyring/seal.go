@@ -42,10 +42,11 @@ const FunctionTokenPrefix = "gft1."
 
 // FunctionToken returns the bearer token a function's code uses to reach
 // the node's API with the function's grants (injected in a process
-// function's environment as GUST_TOKEN). It is derived from the master
-// key and the function's name, so every node sharing the master key
-// accepts it and nothing is stored; what it allows is read from the
-// function's current grants at each request.
+// function's environment as GUST_TOKEN). function is the function's name,
+// or NAME:VERSION to bind the token to one version's grants. It is
+// derived from the master key and that name, so every node sharing the
+// master key accepts it and nothing is stored; what it allows is read
+// from the function's grants at each request.
 func (k *Keyring) FunctionToken(function string) string {
 	return FunctionTokenPrefix + function + "." + base64.RawURLEncoding.EncodeToString(k.tokenMAC(function))
 }

@@ -78,6 +78,9 @@ func (rt *Runtime) baseEnv(spec sandbox.Spec, memoryMB int, interp *interpreter,
 	if interp != nil {
 		env["AWS_EXECUTION_ENV"] = "AWS_Lambda_" + spec.Runtime
 	}
+	if rt.opts.Credentials != nil {
+		maps.Copy(env, rt.opts.Credentials(spec.Function, version))
+	}
 	out := make([]string, 0, len(env)+2)
 	for _, k := range slices.Sorted(maps.Keys(env)) {
 		out = append(out, k+"="+env[k])

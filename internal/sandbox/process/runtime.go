@@ -100,6 +100,11 @@ type Options struct {
 	// TmpMB caps the private /tmp of an instance (default 512, Lambda's
 	// default ephemeral storage).
 	TmpMB int
+	// Credentials, if set, returns environment variables the node gives a
+	// function version's instances beside its own (the node's API address
+	// and a token scoped to the function's grants), as Lambda gives its
+	// execution role's credentials. They override the function's own.
+	Credentials func(function, version string) map[string]string
 }
 
 // Runtime runs Lambda-style bundles as sandboxed processes. It is safe for
