@@ -77,6 +77,10 @@ type Config struct {
 	Policy KeyPolicy
 	// Keys manages access keys at KeysPath (optional).
 	Keys KeyManager
+	// FunctionTokens verifies the bearer tokens functions are given to
+	// reach their granted buckets (optional: without it, tokens are
+	// refused like any unsigned request).
+	FunctionTokens FunctionTokens
 	// Async queues InvocationType Event invocations and serves their
 	// records (optional: without it Event is refused).
 	Async AsyncQueue
@@ -84,6 +88,8 @@ type Config struct {
 	DeadLetters DeadLetterStore
 	// Schedules serves Gust's schedule endpoints (optional).
 	Schedules ScheduleManager
+	// Triggers serves Gust's trigger endpoints (optional).
+	Triggers TriggerManager
 	// Limits are the node's limits, reported by GetAccountSettings.
 	Limits AccountLimits
 	// Region and Account appear in ARNs.
@@ -159,6 +165,7 @@ func New(cfg Config) *Gateway {
 	g.asyncRoutes(route)
 	g.eventInvokeRoutes(route)
 	g.scheduleRoutes(route)
+	g.triggerRoutes(route)
 	if cfg.Keys != nil {
 		g.keyRoutes(route)
 	}
@@ -236,6 +243,15 @@ func (g *Gateway) signed(action string, limit int64, h func(http.ResponseWriter,
 				return
 			}
 			g.writeError(w, r, &api.Error{Code: api.ErrInvalidRequestContent, Status: http.StatusBadRequest, Message: err.Error()})
+			return
+		}
+		if tok, ok := bearerToken(r); ok && g.cfg.FunctionTokens != nil {
+			// A function's own credential: only what its grants allow.
+			if aerr := g.authorizeFunctionToken(r, tok, action); aerr != nil {
+				g.writeError(w, r, aerr)
+				return
+			}
+			h(w, r, body)
 			return
 		}
 		if g.cfg.Auth != nil {
