@@ -200,6 +200,11 @@ type run struct {
 	done   chan struct{}
 }
 
+// StoreConfig is the configuration of the triggers bucket.
+func StoreConfig() jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{Bucket: Bucket, Description: "Gust triggers (event sources)", History: 1}
+}
+
 // Open creates or opens the bucket, loads every trigger and starts them.
 func Open(ctx context.Context, st Store, cfg Config) (*Manager, error) {
 	if cfg.Logger == nil {
@@ -211,7 +216,7 @@ func Open(ctx context.Context, st Store, cfg Config) (*Manager, error) {
 	if cfg.RestartMax <= 0 {
 		cfg.RestartMax = 30 * time.Second
 	}
-	kv, err := st.KeyValue(ctx, jetstream.KeyValueConfig{Bucket: Bucket, Description: "Gust triggers (event sources)", History: 1})
+	kv, err := st.KeyValue(ctx, StoreConfig())
 	if err != nil {
 		return nil, fmt.Errorf("triggers bucket: %w", err)
 	}

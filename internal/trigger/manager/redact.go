@@ -29,5 +29,5 @@ func RedactDSN(dsn string) string {
 		}
 		return u.String()
 	}
-	return strings.TrimSpace(passwordRE.ReplaceAllString(dsn, "$1"))
+	return strings.Join(strings.Fields(passwordRE.ReplaceAllString(dsn, "$1")), " ")
 }
