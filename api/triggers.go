@@ -35,8 +35,12 @@ type Trigger struct {
 	Queue    *QueueSource    `json:"queue,omitempty"`
 	Postgres *PostgresSource `json:"postgres,omitempty"`
 
-	// Created is set by the node.
-	Created time.Time `json:"created,omitzero"`
+	// Created is set by the node, and Resource is the name of what the
+	// trigger holds at its source (its PostgreSQL slot and publication,
+	// its durable consumer): kept when a replacement reads the same
+	// source, new otherwise.
+	Created  time.Time `json:"created,omitzero"`
+	Resource string    `json:"resource,omitempty"`
 }
 
 // Kind names the trigger's source (TriggerKV, ...), or "" when it sets

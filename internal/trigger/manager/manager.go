@@ -31,10 +31,12 @@ import (
 	"log/slog"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/gustfaas/gust/api"
@@ -434,14 +436,11 @@ func (m *Manager) Put(ctx context.Context, t api.Trigger) (api.Trigger, error) {
 }
 
 func (m *Manager) put(ctx context.Context, t api.Trigger, replace bool) (api.Trigger, error) {
-	t.Created = time.Time{}
+	t.Created, t.Resource = time.Time{}, ""
 	if err := m.validate(&t); err != nil {
 		return api.Trigger{}, err
 	}
 	src := m.cfg.Sources[t.Kind()]
-	if err := src.Check(ctx, t); err != nil {
-		return api.Trigger{}, err
-	}
 	m.ops.Lock()
 	defer m.ops.Unlock()
 	old, rev, err := m.load(ctx, t.Name)
@@ -453,9 +452,22 @@ func (m *Manager) put(ctx context.Context, t api.Trigger, replace bool) (api.Tri
 	case !replace:
 		return api.Trigger{}, fmt.Errorf("%w: %s", ErrExists, t.Name)
 	}
-	t.Created = time.Now().UTC()
+	// What the trigger holds at its source (a slot, a consumer) is named
+	// once: a replacement reading the same source keeps it, so it
+	// resumes; one reading another source gets a new one, so releasing
+	// the old cannot touch the new.
+	release := false
+	t.Created, t.Resource = time.Now().UTC(), newResource(t.Name)
 	if rev != 0 {
 		t.Created = old.Created
+		if old.Kind() == t.Kind() && src.Same(old, t) {
+			t.Resource = old.Resource
+		} else {
+			release = true
+		}
+	}
+	if err := src.Check(ctx, t); err != nil {
+		return api.Trigger{}, err
 	}
 	s, err := m.seal(t)
 	if err != nil {
@@ -476,9 +488,8 @@ func (m *Manager) put(ctx context.Context, t api.Trigger, replace bool) (api.Tri
 	if err != nil {
 		return api.Trigger{}, fmt.Errorf("store trigger %s: %w", t.Name, err)
 	}
-	if rev != 0 {
-		osrc := m.cfg.Sources[old.Kind()]
-		if osrc != nil && (old.Kind() != t.Kind() || !osrc.Same(old, t)) {
+	if release {
+		if osrc := m.cfg.Sources[old.Kind()]; osrc != nil {
 			m.waitStopped(ctx, t.Name, old)
 			if err := osrc.Remove(ctx, old); err != nil {
 				m.log.Warn("replaced trigger: could not release its old source", "trigger", t.Name, "err", err)
@@ -486,6 +497,24 @@ func (m *Manager) put(ctx context.Context, t api.Trigger, replace bool) (api.Tri
 		}
 	}
 	return redact(t), nil
+}
+
+// newResource names what a trigger will hold at its source: lower-case
+// letters, digits and '_' (what PostgreSQL slot names and JetStream
+// consumer names both take), unique per creation.
+func newResource(name string) string {
+	b := make([]byte, 0, 48)
+	for _, c := range strings.ToLower(name) {
+		if len(b) == 36 {
+			break
+		}
+		if c >= 'a' && c <= 'z' || c >= '0' && c <= '9' {
+			b = append(b, byte(c))
+		} else {
+			b = append(b, '_')
+		}
+	}
+	return "gust_" + string(b) + "_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
 }
 
 // waitStopped waits (briefly) until this node no longer runs old.

@@ -128,8 +128,12 @@ func TestManagerLifecycle(t *testing.T) {
 	ctx := context.Background()
 
 	jobs := api.Trigger{Name: "jobs", Function: "work", Queue: &api.QueueSource{Stream: "JOBS"}}
-	if _, err := m.Create(ctx, jobs); err != nil {
+	first, err := m.Create(ctx, jobs)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if !strings.HasPrefix(first.Resource, "gust_jobs_") {
+		t.Errorf("Resource = %q, want gust_jobs_...", first.Resource)
 	}
 	if _, err := m.Create(ctx, jobs); !errors.Is(err, manager.ErrExists) {
 		t.Errorf("Create(twice) = %v, want ErrExists", err)
@@ -141,8 +145,8 @@ func TestManagerLifecycle(t *testing.T) {
 
 	// A replacement on the same stream keeps its position: no removal.
 	jobs.Queue.BatchSize = 5
-	if _, err := m.Put(ctx, jobs); err != nil {
-		t.Fatal(err)
+	if same, err := m.Put(ctx, jobs); err != nil || same.Resource != first.Resource {
+		t.Fatalf("Put(same stream) = %q, %v; want the resource %q kept", same.Resource, err, first.Resource)
 	}
 	checkFor(t, "the replacement running", func() bool {
 		_, active, _ := src.state()
@@ -153,8 +157,8 @@ func TestManagerLifecycle(t *testing.T) {
 	}
 	// On another stream, the old source is released.
 	jobs.Queue.Stream = "OTHER"
-	if _, err := m.Put(ctx, jobs); err != nil {
-		t.Fatal(err)
+	if moved, err := m.Put(ctx, jobs); err != nil || moved.Resource == first.Resource {
+		t.Fatalf("Put(other stream) = %q, %v; want a new resource", moved.Resource, err)
 	}
 	if _, _, removed := src.state(); strings.Join(removed, ",") != "jobs/JOBS" {
 		t.Errorf("after moving to another stream, removed = %v, want jobs/JOBS", removed)
