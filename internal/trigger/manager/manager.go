@@ -608,29 +608,6 @@ func (m *Manager) List(ctx context.Context) ([]api.TriggerStatus, error) {
 	return out, nil
 }
 
-// Lag reports every running PostgreSQL trigger's lag (metrics).
-func (m *Manager) Lag(ctx context.Context) map[string][2]float64 {
-	m.mu.Lock()
-	runs := make([]*run, 0, len(m.running))
-	for _, r := range m.running {
-		runs = append(runs, r)
-	}
-	m.mu.Unlock()
-	out := map[string][2]float64{}
-	for _, r := range runs {
-		r.st.mu.Lock()
-		lag := r.st.lag
-		r.st.mu.Unlock()
-		if lag == nil {
-			continue
-		}
-		if b, age, err := lag(ctx); err == nil {
-			out[r.t.Name] = [2]float64{float64(b), age.Seconds()}
-		}
-	}
-	return out
-}
-
 func (m *Manager) status(ctx context.Context, t api.Trigger) api.TriggerStatus {
 	s := api.TriggerStatus{Trigger: redact(t), State: "stopped"}
 	m.mu.Lock()

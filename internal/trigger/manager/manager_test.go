@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/gustfaas/gust/api"
 	"github.com/gustfaas/gust/internal/keyring"
 	"github.com/gustfaas/gust/internal/substrate"
@@ -264,6 +266,21 @@ func TestManagerRestartsFailingTrigger(t *testing.T) {
 		s, err := m.Get(ctx, "flaky")
 		return err == nil && s.State == "running" && s.Error == ""
 	})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(m.Collector())
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var delivered float64 = -1
+	for _, mf := range mfs {
+		if mf.GetName() == "gust_trigger_delivered_total" && len(mf.GetMetric()) == 1 {
+			delivered = mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	if delivered != 3 {
+		t.Errorf("gust_trigger_delivered_total = %v, want 3", delivered)
+	}
 }
 
 func TestRedactDSN(t *testing.T) {
