@@ -220,6 +220,8 @@ func (a *app) rootCommand() *cobra.Command {
 		a.scheduleCommand(),
 		a.invocationCommand(),
 		a.dlqCommand(),
+		a.publishCommand(),
+		a.streamCommand(),
 	)
 	return root
 }

@@ -90,6 +90,8 @@ type Config struct {
 	Schedules ScheduleManager
 	// Triggers serves Gust's trigger endpoints (optional).
 	Triggers TriggerManager
+	// Publisher serves gust publish and the queue streams (optional).
+	Publisher Publisher
 	// Limits are the node's limits, reported by GetAccountSettings.
 	Limits AccountLimits
 	// Region and Account appear in ARNs.
@@ -166,6 +168,7 @@ func New(cfg Config) *Gateway {
 	g.eventInvokeRoutes(route)
 	g.scheduleRoutes(route)
 	g.triggerRoutes(route)
+	g.publishRoutes(route)
 	if cfg.Keys != nil {
 		g.keyRoutes(route)
 	}

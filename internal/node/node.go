@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gustfaas/gust/api"
 	"github.com/gustfaas/gust/internal/async"
 	"github.com/gustfaas/gust/internal/control"
 	"github.com/gustfaas/gust/internal/creds"
@@ -32,6 +33,8 @@ import (
 	"github.com/gustfaas/gust/internal/sandbox/wasm"
 	"github.com/gustfaas/gust/internal/sigv4"
 	"github.com/gustfaas/gust/internal/substrate"
+	"github.com/gustfaas/gust/internal/trigger/manager"
+	"github.com/gustfaas/gust/internal/trigger/queue"
 	"github.com/gustfaas/gust/internal/trigger/schedule"
 )
 
@@ -93,6 +96,7 @@ type Node struct {
 	keys       *keyring.Keyring
 	async      *async.Queue
 	sched      *schedule.Scheduler
+	triggers   *manager.Manager
 }
 
 // DefaultDataDir is $XDG_DATA_HOME/gust, else ~/.local/share/gust.
@@ -150,7 +154,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 	runtimes := map[string]sandbox.Runtime{"wasm": n.rt}
 	unsupported := map[string]string{}
-	if prt, perr := process.New(ctx, process.Options{WorkDir: filepath.Join(cfg.DataDir, "process")}); perr != nil {
+	if prt, perr := process.New(ctx, process.Options{WorkDir: filepath.Join(cfg.DataDir, "process"), Credentials: n.functionCredentials}); perr != nil {
 		n.log.Warn("process runtime unavailable: Lambda runtimes (provided.*, nodejs*, python*) are refused", "err", perr)
 		n.processErr = perr
 	} else {
@@ -254,6 +258,19 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 
+	// Event sources: each trigger runs on every node, sharing its
+	// source's work out (see package manager).
+	tinv, tdl := triggerInvoker{n.reg, n.eng}, triggerDeadLetters{router}
+	if n.triggers, err = manager.Open(ctx, n.sub, manager.Config{
+		Sources: map[string]manager.Source{
+			api.TriggerQueue: &manager.Queue{Conn: n.sub.Conn(), Invoker: tinv, DeadLetters: tdl, Region: cfg.Region},
+		},
+		Sealer: keys, Functions: triggerFunctions{n.reg}, Logger: n.log,
+	}); err != nil {
+		return nil, err
+	}
+	n.metrics.Registry().MustRegister(n.triggers.Collector())
+
 	gw := gateway.New(gateway.Config{
 		Functions: n.reg,
 		Control:   n.control,
@@ -272,9 +289,14 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		Policy:    keys,
 		Keys:      keys,
 		Schedules: n.sched,
-		Async:     n.async,
-		Region:    cfg.Region,
-		Logger:    n.log,
+		Triggers:  n.triggers,
+		// gust publish and the queue streams, on the node's NATS.
+		Publisher: queue.NewPublisher(n.sub.JetStream()),
+		// Functions reach their granted buckets with tokens.
+		FunctionTokens: keys,
+		Async:          n.async,
+		Region:         cfg.Region,
+		Logger:         n.log,
 
 		DeadLetters: router,
 	})
@@ -453,6 +475,13 @@ func (n *Node) closeAll(ctx context.Context) error {
 	var errs []error
 	if n.sched != nil {
 		n.sched.Close() // before the queue: a tick being fired completes
+	}
+	if n.triggers != nil {
+		// Batches being delivered are cancelled: their source delivers
+		// them again (unconfirmed), here or on another node.
+		if err := n.triggers.Close(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if n.async != nil {
 		// Running async invocations finish within the grace time, or

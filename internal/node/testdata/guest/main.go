@@ -24,6 +24,15 @@ type event struct {
 	OutMB   int    `json:"outMB"`
 	// RawPath is set when the event is a function-URL event.
 	RawPath *string `json:"rawPath"`
+	// Records is a queue trigger's batch (an SQS-shaped event), Changes
+	// a PostgreSQL trigger's: a record whose body is "poison", or a new
+	// row whose item is "poison", fails the invocation.
+	Records []struct {
+		Body string `json:"body"`
+	} `json:"Records"`
+	Changes []struct {
+		New map[string]any `json:"new"`
+	} `json:"changes"`
 }
 
 var sink [][]byte
@@ -49,6 +58,18 @@ func main() {
 			"body":       string(in),
 		})
 		return
+	}
+	for _, r := range ev.Records {
+		if r.Body == "poison" {
+			fmt.Fprintln(os.Stderr, "poison message")
+			os.Exit(3)
+		}
+	}
+	for _, c := range ev.Changes {
+		if c.New["item"] == "poison" {
+			fmt.Fprintln(os.Stderr, "poison row")
+			os.Exit(3)
+		}
 	}
 	if ev.Log != "" {
 		fmt.Fprintln(os.Stderr, ev.Log)

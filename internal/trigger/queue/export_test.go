@@ -1,0 +1,4 @@
+package queue
+
+// Overlap exposes overlap to the tests.
+var Overlap = overlap
