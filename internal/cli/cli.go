@@ -220,6 +220,9 @@ func (a *app) rootCommand() *cobra.Command {
 		a.scheduleCommand(),
 		a.invocationCommand(),
 		a.dlqCommand(),
+		a.kvCommand(),
+		a.objectsCommand(),
+		a.triggerCommand(),
 		a.publishCommand(),
 		a.streamCommand(),
 	)

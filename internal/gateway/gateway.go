@@ -90,6 +90,8 @@ type Config struct {
 	Schedules ScheduleManager
 	// Triggers serves Gust's trigger endpoints (optional).
 	Triggers TriggerManager
+	// Storage serves Gust's bucket, KV and object endpoints (optional).
+	Storage StorageService
 	// Publisher serves gust publish and the queue streams (optional).
 	Publisher Publisher
 	// Limits are the node's limits, reported by GetAccountSettings.
@@ -168,6 +170,9 @@ func New(cfg Config) *Gateway {
 	g.eventInvokeRoutes(route)
 	g.scheduleRoutes(route)
 	g.triggerRoutes(route)
+	if cfg.Storage != nil {
+		g.storageRoutes(route)
+	}
 	g.publishRoutes(route)
 	if cfg.Keys != nil {
 		g.keyRoutes(route)

@@ -32,6 +32,7 @@ import (
 	"github.com/gustfaas/gust/internal/sandbox/process"
 	"github.com/gustfaas/gust/internal/sandbox/wasm"
 	"github.com/gustfaas/gust/internal/sigv4"
+	"github.com/gustfaas/gust/internal/storage"
 	"github.com/gustfaas/gust/internal/substrate"
 	"github.com/gustfaas/gust/internal/trigger/manager"
 	"github.com/gustfaas/gust/internal/trigger/queue"
@@ -97,6 +98,7 @@ type Node struct {
 	async      *async.Queue
 	sched      *schedule.Scheduler
 	triggers   *manager.Manager
+	storage    *storage.Store
 }
 
 // DefaultDataDir is $XDG_DATA_HOME/gust, else ~/.local/share/gust.
@@ -257,13 +259,20 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		Region: cfg.Region, Logger: n.log}); err != nil {
 		return nil, err
 	}
+	// KV and object buckets for functions and users.
+	if n.storage, err = storage.Open(ctx, n.sub, storage.Config{Logger: n.log}); err != nil {
+		return nil, err
+	}
 
 	// Event sources: each trigger runs on every node, sharing its
 	// source's work out (see package manager).
 	tinv, tdl := triggerInvoker{n.reg, n.eng}, triggerDeadLetters{router}
+	buckets := &manager.Buckets{Store: n.storage, Enqueuer: triggerQueue{n.async}, Region: cfg.Region}
 	if n.triggers, err = manager.Open(ctx, n.sub, manager.Config{
 		Sources: map[string]manager.Source{
-			api.TriggerQueue: &manager.Queue{Conn: n.sub.Conn(), Invoker: tinv, DeadLetters: tdl, Region: cfg.Region},
+			api.TriggerQueue:   &manager.Queue{Conn: n.sub.Conn(), Invoker: tinv, DeadLetters: tdl, Region: cfg.Region},
+			api.TriggerKV:      buckets,
+			api.TriggerObjects: buckets,
 		},
 		Sealer: keys, Functions: triggerFunctions{n.reg}, Logger: n.log,
 	}); err != nil {
@@ -290,6 +299,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		Keys:      keys,
 		Schedules: n.sched,
 		Triggers:  n.triggers,
+		Storage:   n.storage,
 		// gust publish and the queue streams, on the node's NATS.
 		Publisher: queue.NewPublisher(n.sub.JetStream()),
 		// Functions reach their granted buckets with tokens.
