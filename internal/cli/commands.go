@@ -24,6 +24,7 @@ import (
 	"github.com/gustfaas/gust/api"
 	"github.com/gustfaas/gust/client"
 	"github.com/gustfaas/gust/internal/gobuild"
+	"github.com/gustfaas/gust/internal/registry"
 )
 
 func (a *app) upCommand() *cobra.Command {
@@ -87,6 +88,8 @@ func (a *app) deployCommand() *cobra.Command {
 		idleTimeout           time.Duration
 		reserved, provisioned int32
 		rt, handler           string
+		grantKV, grantObjects []string
+		allowHosts            []string
 		proj                  *projectOptions
 	)
 	cmd := &cobra.Command{
@@ -108,6 +111,11 @@ func (a *app) deployCommand() *cobra.Command {
 			"set the configuration; on an update only the flags given change it.\n\n" +
 			"--reserved-concurrency N caps the function at N concurrent invocations and keeps\n" +
 			"them for it (-1 removes the cap); --provisioned N keeps N instances warm (0 stops).\n\n" +
+			"--grant-kv BUCKET, --grant-objects BUCKET and --allow-host HOST (each repeatable)\n" +
+			"grant the buckets the function may read and write and the outbound hosts it may\n" +
+			"call (host, host:port, *.domain or an IP address). Together they are the whole\n" +
+			"grant set: on an update, any of them replaces the function's grants with what\n" +
+			"they give, and --grant-kv '' (with no other grant flag) removes every grant.\n\n" +
 			projectDeployHelp,
 		Args: a.deployArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -130,6 +138,11 @@ func (a *app) deployCommand() *cobra.Command {
 			if f.Changed("provisioned") && provisioned < 0 {
 				return usagef("--provisioned %d: want 0 or more", provisioned)
 			}
+			grants, err := grantFlags(grantKV, grantObjects, allowHosts)
+			if err != nil {
+				return err
+			}
+			grantsSet := f.Changed("grant-kv") || f.Changed("grant-objects") || f.Changed("allow-host")
 			c, err := a.client()
 			if err != nil {
 				return err
@@ -180,6 +193,9 @@ func (a *app) deployCommand() *cobra.Command {
 			}
 			if f.Changed("idle-timeout") {
 				create.GustIdleTimeout, update.GustIdleTimeout, changed = &idleSec, &idleSec, true
+			}
+			if grantsSet {
+				create.GustGrants, update.GustGrants, changed = grants, grants, true
 			}
 
 			res := deployResult{Action: "created"}
@@ -247,6 +263,9 @@ func (a *app) deployCommand() *cobra.Command {
 			if f.Changed("idle-timeout") {
 				fmt.Fprintf(w, "  idle keep-alive:\t%s\n", describeIdle(cfg.GustIdleTimeout))
 			}
+			if grantsSet {
+				fmt.Fprintf(w, "  grants:\t%s\n", describeGrants(cfg.GustGrants))
+			}
 			if res.Concurrency != nil {
 				fmt.Fprintf(w, "  reserved concurrency:\t%s\n", describeReserved(res.Concurrency))
 			}
@@ -271,6 +290,9 @@ func (a *app) deployCommand() *cobra.Command {
 	f.Int32Var(&provisioned, "provisioned", 0, "instances to keep warm (0: none)")
 	f.StringVar(&rt, "runtime", runtimeWasm, "runtime: wasm, provided.al2023, provided.al2, provided, nodejs20.x, nodejs22.x, python3.11, python3.12, python3.13")
 	f.StringVar(&handler, "handler", "", "handler, such as index.handler (default on create: index.handler for nodejs, app.handler for python)")
+	f.StringArrayVar(&grantKV, "grant-kv", nil, "grant the KV `bucket` (repeatable; the grant flags together replace the function's grants)")
+	f.StringArrayVar(&grantObjects, "grant-objects", nil, "grant the object `bucket` (repeatable)")
+	f.StringArrayVar(&allowHosts, "allow-host", nil, "allow outbound HTTP to `host`: api.example.com, host:port, *.example.com or an IP (repeatable)")
 	proj = a.projectDeployFlags(cmd)
 	return cmd
 }
@@ -286,6 +308,61 @@ func (a *app) packager(progress func(string, ...any)) packager {
 		pk.buildBootstrap = buildBootstrap
 	}
 	return pk
+}
+
+// grantFlags checks --grant-kv, --grant-objects and --allow-host and
+// returns the grant set they give (empty values are skipped, so
+// --grant-kv "" alone gives an empty set, which removes every grant).
+func grantFlags(kv, objects, hosts []string) (*api.Grants, error) {
+	g := &api.Grants{}
+	for _, list := range []struct {
+		flag   string
+		values []string
+		out    *[]string
+	}{{"grant-kv", kv, &g.KV}, {"grant-objects", objects, &g.Objects}, {"allow-host", hosts, &g.Hosts}} {
+		for _, v := range list.values {
+			if v == "" {
+				continue
+			}
+			if list.flag == "allow-host" {
+				h, err := registry.ValidateHostPattern(v)
+				if err != nil {
+					return nil, usagef("--allow-host: %v", err)
+				}
+				v = h
+			} else if err := registry.ValidateBucketName(v); err != nil {
+				return nil, usagef("--%s: %v", list.flag, err)
+			}
+			if !slices.Contains(*list.out, v) {
+				*list.out = append(*list.out, v)
+			}
+		}
+		if len(*list.out) > registry.MaxGrants {
+			return nil, usagef("--%s is given %d times; at most %d are allowed", list.flag, len(*list.out), registry.MaxGrants)
+		}
+	}
+	return g, nil
+}
+
+// describeGrants renders a function's grants: "kv items; objects photos;
+// hosts api.github.com", or "none".
+func describeGrants(g *api.Grants) string {
+	if g == nil {
+		return "none"
+	}
+	var parts []string
+	for _, p := range []struct {
+		what  string
+		names []string
+	}{{"kv", g.KV}, {"objects", g.Objects}, {"hosts", g.Hosts}} {
+		if len(p.names) > 0 {
+			parts = append(parts, p.what+" "+strings.Join(p.names, ","))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, "; ")
 }
 
 // idleSeconds converts --idle-timeout to GustIdleTimeout seconds.

@@ -6,10 +6,12 @@ package cli
 // alias back.
 //
 // A project deploy runs in two phases. The first reads the node's state
-// of every function and packages (builds) the functions whose code may
-// have changed; if anything fails there, nothing is deployed. The second
-// changes the node, function by function: code, configuration, a new
-// version when the program changed, the alias, then the scaling settings.
+// of every bucket and function and packages (builds) the functions whose
+// code may have changed; if anything fails there, nothing is deployed.
+// The second changes the node: missing buckets are created, then each
+// function gets its code, configuration (grants included), a new version
+// when the program changed, the alias, then the scaling settings; then
+// the schedules and the triggers are created or updated.
 
 import (
 	"context"
@@ -30,6 +32,7 @@ import (
 	"github.com/gustfaas/gust/api"
 	"github.com/gustfaas/gust/client"
 	"github.com/gustfaas/gust/internal/project"
+	"github.com/gustfaas/gust/internal/registry"
 )
 
 // tagBuildInputs is the function tag that records which build inputs
@@ -54,16 +57,22 @@ const (
 
 // projectOptions are the flags of a project deploy.
 type projectOptions struct {
-	file    string
-	canary  int
-	rebuild bool
+	file            string
+	canary          int
+	rebuild         bool
+	replaceTriggers bool
 }
 
 // projectDeployHelp is deploy's help on project deploys.
 const projectDeployHelp = "Without NAME PATH, deploy the project file (-f, default gust.yaml; its schema is in\n" +
 	"docs/ci.md): every function whose code or configuration changed gets its code and\n" +
 	"configuration updated, a new version published and its alias moved to it; the others\n" +
-	"are left alone. --canary N sends N% of an alias's traffic to the new version and the\n" +
+	"are left alone. Missing buckets are created; schedules and triggers are created, or\n" +
+	"updated when they differ (--replace-triggers puts every trigger again, for a DSN whose\n" +
+	"password alone changed: a node never shows a DSN's password back, so a deploy cannot\n" +
+	"compare it). Buckets, schedules and triggers the file does not name are left alone.\n" +
+	"${NAME} in a trigger's DSN or URL is read from the environment.\n" +
+	"--canary N sends N% of an alias's traffic to the new version and the\n" +
 	"rest to the old one until `gust promote`; `gust rollback` undoes. If reading the node\n" +
 	"or building any function fails, nothing is deployed.\n" +
 	"Exit status: 0 deployed (or nothing to do), 1 a function failed, 2 invalid project\n" +
@@ -71,10 +80,10 @@ const projectDeployHelp = "Without NAME PATH, deploy the project file (-f, defau
 
 // singleFunctionFlags are deploy's flags for `gust deploy NAME PATH`.
 var singleFunctionFlags = []string{"memory", "timeout", "env", "description", "idle-timeout",
-	"reserved-concurrency", "provisioned", "runtime", "handler"}
+	"reserved-concurrency", "provisioned", "runtime", "handler", "grant-kv", "grant-objects", "allow-host"}
 
 // projectFlags are deploy's flags for project deploys.
-var projectFlags = []string{"file", "canary", "rebuild"}
+var projectFlags = []string{"file", "canary", "rebuild", "replace-triggers"}
 
 // projectDeployFlags registers the flags of a project deploy on deploy.
 func (a *app) projectDeployFlags(cmd *cobra.Command) *projectOptions {
@@ -83,6 +92,7 @@ func (a *app) projectDeployFlags(cmd *cobra.Command) *projectOptions {
 	f.StringVarP(&o.file, "file", "f", project.DefaultFile, "project `file` (without NAME PATH)")
 	f.IntVar(&o.canary, "canary", 0, "send this `percent` (1-99) of each alias's traffic to the new versions until gust promote; 0: move at once (default: the project file's canary)")
 	f.BoolVar(&o.rebuild, "rebuild", false, "build every Go directory again instead of trusting its recorded build inputs")
+	f.BoolVar(&o.replaceTriggers, "replace-triggers", false, "put every trigger of the project file again, even those that look unchanged (after changing only a DSN's password)")
 	return o
 }
 
@@ -117,7 +127,7 @@ type projectFunctionResult struct {
 	// promoted, rolled back, unchanged or failed (promote, rollback).
 	Action string `json:"Action"`
 	// Changes names what a deploy changed: code, runtime, handler, memory,
-	// timeout, env, description, idle_timeout, reserved_concurrency,
+	// timeout, env, description, idle_timeout, grants, reserved_concurrency,
 	// provisioned, alias (the alias routes to another version, published
 	// by this deploy or before).
 	Changes []string `json:"Changes,omitempty"`
@@ -142,12 +152,29 @@ type projectDeployOutput struct {
 	File      string                  `json:"File"`
 	ElapsedMs int64                   `json:"ElapsedMs"`
 	Functions []projectFunctionResult `json:"Functions"`
+	// Buckets are the project file's buckets, created before the
+	// functions when missing.
+	Buckets []projectBucketResult `json:"Buckets,omitempty"`
 	// Schedules are the project file's schedules, deployed after the
 	// functions.
 	Schedules []projectScheduleResult `json:"Schedules,omitempty"`
-	// Failed counts functions and schedules that failed; the exit status
-	// is 1 when it is not zero.
+	// Triggers are the project file's triggers, deployed last.
+	Triggers []projectTriggerResult `json:"Triggers,omitempty"`
+	// Failed counts buckets, functions, schedules and triggers that
+	// failed; the exit status is 1 when it is not zero.
 	Failed int `json:"Failed"`
+}
+
+// projectBucketResult is one bucket's line of a project deploy.
+type projectBucketResult struct {
+	Name string `json:"Name"`
+	Kind string `json:"Kind"`
+	// Action is created, unchanged (it exists), failed, or skipped
+	// (nothing was deployed).
+	Action string `json:"Action"`
+	// MaxObjectSize is the file's, in bytes (0: the node's default).
+	MaxObjectSize int64  `json:"MaxObjectSize,omitempty"`
+	Error         string `json:"Error,omitempty"`
 }
 
 // fnPlan is what the first phase learnt about one function.
@@ -169,7 +196,8 @@ type fnPlan struct {
 	inputs     string // build inputs (hex), when the code is built
 }
 
-// deployProject deploys the project file's functions.
+// deployProject deploys the project file's buckets, functions, schedules
+// and triggers.
 func (a *app) deployProject(cmd *cobra.Command, o *projectOptions) error {
 	ctx := cmd.Context()
 	start := time.Now()
@@ -177,7 +205,7 @@ func (a *app) deployProject(cmd *cobra.Command, o *projectOptions) error {
 	if canarySet && (o.canary < 0 || o.canary > 99) {
 		return usagef("--canary %d: want a percentage from 1 to 99 (0: no canary)", o.canary)
 	}
-	proj, err := project.Load(o.file)
+	proj, err := project.LoadWith(o.file, project.Options{Getenv: a.env.Getenv})
 	if err != nil {
 		return usageError{fmt.Errorf("%s is not valid; nothing was deployed:\n%w", o.file, err)}
 	}
@@ -188,6 +216,14 @@ func (a *app) deployProject(cmd *cobra.Command, o *projectOptions) error {
 	bar := a.newProgressBar(2 * len(proj.Functions))
 	defer bar.finish()
 
+	out := projectDeployOutput{File: o.file, Functions: make([]projectFunctionResult, len(proj.Functions))}
+	store := a.buckets(c)
+	var bucketsMissing []*project.Bucket
+	bucketsDone := make(chan struct{})
+	go func() {
+		defer close(bucketsDone)
+		out.Buckets, bucketsMissing = a.planBuckets(ctx, store, proj.Buckets)
+	}()
 	plans := make([]*fnPlan, len(proj.Functions))
 	errs := make([]error, len(proj.Functions))
 	parallel(len(plans), func(i int) {
@@ -200,9 +236,21 @@ func (a *app) deployProject(cmd *cobra.Command, o *projectOptions) error {
 		plans[i] = p
 		bar.step("checked " + fn.Name)
 	})
-	out := projectDeployOutput{File: o.file, Functions: make([]projectFunctionResult, len(plans))}
-	if slices.ContainsFunc(errs, func(err error) bool { return err != nil }) {
+	<-bucketsDone
+	bucketFailed := slices.ContainsFunc(out.Buckets, func(r projectBucketResult) bool { return r.Action == actionFailed })
+	if bucketFailed || slices.ContainsFunc(errs, func(err error) bool { return err != nil }) {
 		bar.finish()
+		for _, r := range out.Buckets {
+			if r.Action == actionFailed {
+				fmt.Fprintf(a.env.Stderr, "gust: bucket %s: %s\n", r.Name, r.Error)
+				out.Failed++
+			}
+		}
+		for i := range out.Buckets {
+			if out.Buckets[i].Action != actionFailed {
+				out.Buckets[i].Action = actionSkipped
+			}
+		}
 		for i, p := range plans {
 			r := projectFunctionResult{FunctionName: p.fn.Name, Alias: p.fn.Alias, Action: actionSkipped}
 			if errs[i] != nil {
@@ -222,6 +270,14 @@ func (a *app) deployProject(cmd *cobra.Command, o *projectOptions) error {
 		return exitError{ExitFailure}
 	}
 
+	a.createBuckets(ctx, store, bucketsMissing, out.Buckets)
+	for _, r := range out.Buckets {
+		if r.Action == actionFailed {
+			out.Failed++
+			fmt.Fprintf(a.env.Stderr, "gust: bucket %s: %s\n", r.Name, r.Error)
+		}
+	}
+	bucketFailed = out.Failed > 0
 	parallel(len(plans), func(i int) {
 		r, err := a.applyPlan(ctx, c, plans[i], bar)
 		if err != nil {
@@ -231,24 +287,39 @@ func (a *app) deployProject(cmd *cobra.Command, o *projectOptions) error {
 		bar.step("deployed " + plans[i].fn.Name)
 	})
 	bar.finish()
+	fnFailed := false
 	for _, r := range out.Functions {
 		if r.Action == actionFailed {
 			out.Failed++
+			fnFailed = true
 			fmt.Fprintf(a.env.Stderr, "gust: %s: %s\n", r.FunctionName, r.Error)
 		}
 	}
-	out.Schedules = a.deploySchedules(ctx, c, proj.Schedules, out.Failed > 0)
-	out.ElapsedMs = time.Since(start).Milliseconds()
+	out.Schedules = a.deploySchedules(ctx, c, proj.Schedules, fnFailed)
 	for _, r := range out.Schedules {
 		if r.Action == actionFailed {
 			out.Failed++
 			fmt.Fprintf(a.env.Stderr, "gust: schedule %s: %s\n", r.Name, r.Error)
 		}
 	}
+	out.Triggers = a.deployTriggers(ctx, c, proj.Triggers, fnFailed || bucketFailed, o.replaceTriggers)
+	for _, r := range out.Triggers {
+		if r.Action == actionFailed {
+			out.Failed++
+			fmt.Fprintf(a.env.Stderr, "gust: trigger %s: %s\n", r.Name, r.Error)
+		}
+	}
+	out.ElapsedMs = time.Since(start).Milliseconds()
 	if err := a.writeProjectResults(out.Functions, out); err != nil {
 		return err
 	}
+	if err := a.writeBucketResults(out.Buckets); err != nil {
+		return err
+	}
 	if err := a.writeScheduleResults(out.Schedules); err != nil {
+		return err
+	}
+	if err := a.writeTriggerResults(out.Triggers); err != nil {
 		return err
 	}
 	if a.output == outputTable {
@@ -258,6 +329,74 @@ func (a *app) deployProject(cmd *cobra.Command, o *projectOptions) error {
 		return exitError{ExitFailure}
 	}
 	return nil
+}
+
+// planBuckets reads which of the project's buckets exist. It returns a
+// result for each (unchanged when it exists as the file says, failed when
+// it exists as the other kind or cannot be read) and those to create.
+func (a *app) planBuckets(ctx context.Context, store bucketStore, buckets []*project.Bucket) ([]projectBucketResult, []*project.Bucket) {
+	results := make([]projectBucketResult, len(buckets))
+	missing := make([]bool, len(buckets))
+	parallel(len(buckets), func(i int) {
+		b := buckets[i]
+		r := projectBucketResult{Name: b.Name, Kind: b.Kind, Action: actionUnchanged, MaxObjectSize: b.MaxObjectSize}
+		kind, err := store.bucketKind(ctx, b.Name, b.Kind)
+		switch {
+		case err != nil:
+			r.Action, r.Error = actionFailed, "read the bucket: "+err.Error()
+		case kind == "":
+			missing[i] = true
+		case kind != b.Kind:
+			r.Action, r.Error = actionFailed, fmt.Sprintf("a bucket %s of kind %s exists; the file declares kind %s (a deploy never deletes a bucket: rename one of them)", b.Name, kind, b.Kind)
+		}
+		results[i] = r
+	})
+	var create []*project.Bucket
+	for i, b := range buckets {
+		if missing[i] {
+			create = append(create, b)
+		}
+	}
+	return results, create
+}
+
+// createBuckets creates the missing buckets, updating their results.
+func (a *app) createBuckets(ctx context.Context, store bucketStore, missing []*project.Bucket, results []projectBucketResult) {
+	parallel(len(missing), func(i int) {
+		b := missing[i]
+		err := store.createBucket(ctx, b)
+		for j := range results {
+			if results[j].Name != b.Name {
+				continue
+			}
+			if err != nil {
+				results[j].Action, results[j].Error = actionFailed, "create: "+err.Error()
+			} else {
+				results[j].Action = actionCreated
+			}
+		}
+	})
+}
+
+// writeBucketResults prints a project deploy's buckets as a table
+// (nothing with -o json, where they are part of the document).
+func (a *app) writeBucketResults(results []projectBucketResult) error {
+	if a.output == outputJSON || len(results) == 0 {
+		return nil
+	}
+	w := tabwriter.NewWriter(a.env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "BUCKET\tACTION\tKIND\tDETAILS")
+	for _, r := range results {
+		details := "-"
+		switch {
+		case r.Error != "":
+			details = "error: " + firstLine(r.Error)
+		case r.MaxObjectSize > 0:
+			details = "max object size " + humanBytes(r.MaxObjectSize)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", r.Name, r.Action, r.Kind, details)
+	}
+	return w.Flush()
 }
 
 // planFunction reads the node's state of p's function and packages its
@@ -360,7 +499,37 @@ func canaryOf(al api.AliasConfiguration) (string, float64, bool) {
 func (p *fnPlan) runsDesired(c *api.FunctionConfiguration) bool {
 	fn := p.fn
 	return c != nil && hexDigest(c.CodeSha256) == p.codeDigest && c.Runtime == fn.Runtime && c.Handler == fn.Handler &&
-		int(c.MemorySize) == fn.MemoryMB && int(c.Timeout) == fn.TimeoutSec && sameEnv(c.Environment, fn.Env)
+		int(c.MemorySize) == fn.MemoryMB && int(c.Timeout) == fn.TimeoutSec && sameEnv(c.Environment, fn.Env) &&
+		sameGrants(c.GustGrants, fn.Grants)
+}
+
+// sameGrants reports whether a node's grants are the project's (nil and
+// empty alike; order and repeats do not count).
+func sameGrants(have *api.Grants, want *registry.Grants) bool {
+	var h *registry.Grants
+	if have != nil {
+		h = &registry.Grants{KV: sortedSet(have.KV), Objects: sortedSet(have.Objects), Hosts: sortedSet(have.Hosts)}
+	}
+	var w *registry.Grants
+	if want != nil {
+		w = &registry.Grants{KV: sortedSet(want.KV), Objects: sortedSet(want.Objects), Hosts: sortedSet(want.Hosts)}
+	}
+	return h.Equal(w)
+}
+
+func sortedSet(s []string) []string {
+	out := slices.Clone(s)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// apiGrants returns g for the Lambda API: an empty set (which removes
+// every grant on an update) when g is nil.
+func apiGrants(g *registry.Grants) *api.Grants {
+	if g == nil {
+		return &api.Grants{}
+	}
+	return &api.Grants{KV: slices.Clone(g.KV), Objects: slices.Clone(g.Objects), Hosts: slices.Clone(g.Hosts)}
 }
 
 func sameEnv(have *api.EnvironmentResponse, want map[string]string) bool {
@@ -388,6 +557,7 @@ func (p *fnPlan) configChanges() []string {
 	add(!sameEnv(l.Environment, fn.Env), "env")
 	add(l.Description != fn.Description, "description")
 	add(int(l.GustIdleTimeout) != fn.IdleTimeoutSec, "idle_timeout")
+	add(!sameGrants(l.GustGrants, fn.Grants), "grants")
 	return out
 }
 
@@ -424,6 +594,9 @@ func (a *app) applyPlan(ctx context.Context, c *client.Client, p *fnPlan, bar *p
 		if tag != "" {
 			in.Tags = map[string]string{tagBuildInputs: tag}
 		}
+		if fn.Grants != nil {
+			in.GustGrants = apiGrants(fn.Grants)
+		}
 		cfg, err := c.CreateFunction(ctx, in)
 		if err != nil {
 			return r, fmt.Errorf("create: %w", err)
@@ -446,6 +619,7 @@ func (a *app) applyPlan(ctx context.Context, c *client.Client, p *fnPlan, bar *p
 			cfg, err := c.UpdateFunctionConfiguration(ctx, fn.Name, api.UpdateFunctionConfigurationRequest{
 				Runtime: &rt, Handler: &handler, Description: &desc, MemorySize: &mem, Timeout: &timeout,
 				Environment: &api.Environment{Variables: env}, GustIdleTimeout: &idle, RevisionID: p.latest.RevisionID,
+				GustGrants: apiGrants(fn.Grants),
 			})
 			if err != nil {
 				return r, fmt.Errorf("update configuration: %w", err)
@@ -642,7 +816,7 @@ func (a *app) aliasTargets(cmd *cobra.Command, names []string, file, alias strin
 	needFile := len(names) == 0 || alias == "" && cmd.Flags().Changed("file")
 	if alias == "" {
 		if _, err := os.Stat(file); err == nil || needFile {
-			p, err := project.Load(file)
+			p, err := project.LoadWith(file, project.Options{KeepVariables: true})
 			if err != nil {
 				return nil, usageError{fmt.Errorf("%s is not valid (with --alias, it is not read):\n%w", file, err)}
 			}
@@ -654,7 +828,7 @@ func (a *app) aliasTargets(cmd *cobra.Command, names []string, file, alias strin
 			return nil, usagef("%s: name the functions (%s NAME...)", cmd.CommandPath(), cmd.CommandPath())
 		}
 		if proj == nil {
-			p, err := project.Load(file)
+			p, err := project.LoadWith(file, project.Options{KeepVariables: true})
 			if err != nil {
 				return nil, usageError{fmt.Errorf("%s is not valid:\n%w", file, err)}
 			}
@@ -884,4 +1058,60 @@ func (b *progressBar) draw() {
 	}
 	fmt.Fprint(b.w, "\r\033[K"+line)
 	b.shown = true
+}
+
+// bucketStore is what a project deploy needs of the node's storage API.
+type bucketStore interface {
+	// bucketKind returns the kind of the bucket called name: kind when
+	// a bucket of that kind exists, else the other kind when one of
+	// that exists, else "".
+	bucketKind(ctx context.Context, name, kind string) (string, error)
+	// createBucket creates b.
+	createBucket(ctx context.Context, b *project.Bucket) error
+}
+
+// buckets returns the bucket store of c.
+func (a *app) buckets(c *client.Client) bucketStore { return &clientBuckets{c: c} }
+
+// clientBuckets is a bucketStore over the client, listing the node's
+// buckets once (a describe would count every key).
+type clientBuckets struct {
+	c *client.Client
+
+	once  sync.Once
+	kinds map[string][]string // name -> kinds
+	err   error
+}
+
+func (s *clientBuckets) bucketKind(ctx context.Context, name, kind string) (string, error) {
+	s.once.Do(func() {
+		list, err := s.c.ListBuckets(ctx, "")
+		if err != nil {
+			s.err = err
+			return
+		}
+		s.kinds = map[string][]string{}
+		for _, b := range list {
+			s.kinds[b.Name] = append(s.kinds[b.Name], b.Kind)
+		}
+	})
+	if s.err != nil {
+		return "", s.err
+	}
+	kinds := s.kinds[name]
+	switch {
+	case slices.Contains(kinds, kind):
+		return kind, nil
+	case len(kinds) > 0:
+		return kinds[0], nil
+	}
+	return "", nil
+}
+
+func (s *clientBuckets) createBucket(ctx context.Context, b *project.Bucket) error {
+	_, err := s.c.CreateBucket(ctx, b.Kind, b.Name, api.CreateBucketRequest{MaxObjectSize: b.MaxObjectSize})
+	if isAPIError(err, api.ErrResourceConflict) {
+		return nil // created meanwhile
+	}
+	return err
 }

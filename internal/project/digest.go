@@ -77,17 +77,23 @@ func wasmInZip(b []byte) ([]byte, error) {
 }
 
 // Digest returns the function's digest: its configuration (every setting
-// of the project file but the alias and canary) and codeDigest, the
-// digest of its code as the node stores it.
+// of the project file but the alias and canary, grants included) and
+// codeDigest, the digest of its code as the node stores it. A function
+// without grants has the digest it had before grants existed.
 func (f *Function) Digest(codeDigest string) string {
+	var grants *registry.Grants
+	if !f.Grants.Empty() {
+		grants = f.Grants
+	}
 	doc := struct {
 		Runtime, Handler, Description, Code  string
 		MemoryMB, TimeoutSec, IdleTimeoutSec int
 		Provisioned                          int
 		ReservedConcurrency                  *int
 		Env                                  map[string]string
+		Grants                               *registry.Grants `json:",omitempty"`
 	}{f.Runtime, f.Handler, f.Description, codeDigest, f.MemoryMB, f.TimeoutSec, f.IdleTimeoutSec,
-		f.Provisioned, f.ReservedConcurrency, f.Env}
+		f.Provisioned, f.ReservedConcurrency, f.Env, grants}
 	b, _ := json.Marshal(doc) // map keys are sorted: the encoding is canonical
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])

@@ -1,6 +1,7 @@
 // Package project reads and checks a Gust project file, gust.yaml: the
-// functions a project deploys with one `gust deploy`, each with its code
-// and configuration. It owns the file's schema, its validation (every
+// functions a project deploys with one `gust deploy`, each with its code,
+// configuration and grants, and the buckets, schedules and triggers that
+// go with them. It owns the file's schema, its validation (every
 // error names the file, the line and the field) and the digests that tell
 // a changed function from an unchanged one. It does not talk to a node.
 //
@@ -46,10 +47,77 @@
 //	    payload: {job: backup}   # any YAML value, sent as JSON instead of the scheduled event
 //	    catch_up: true           # fire the ticks missed while every node was down
 //
-// The file is the desired state of the functions and schedules it names:
-// a setting that is absent is the default, not "leave it as it is".
-// Functions and schedules the file does not name are left alone, and a
-// schedule paused on the node stays paused.
+// A function's grants are what it may reach beyond its code: storage
+// buckets and outbound HTTP hosts. Absent, it reaches nothing; present,
+// the list is the whole grant set (a deploy removes what it leaves out):
+//
+//	functions:
+//	  api:
+//	    code: ./api
+//	    grants:
+//	      kv: [items]              # KV buckets it may read and write
+//	      objects: [photos]        # object buckets
+//	      hosts: [api.github.com, "*.example.com", "127.0.0.1:9000"]
+//	                               # host (any port), host:port, *.domain or an IP address
+//
+// Buckets are created by `gust deploy` when they are missing (never
+// deleted or changed by it; a bucket of the other kind is an error):
+//
+//	buckets:                     # optional: bucket name -> bucket
+//	  items: {kind: kv}          # letters, digits, - and _ (at most 64); kind: kv | objects
+//	  photos:
+//	    kind: objects
+//	    max_object_size: 16MB    # objects only: bytes (16777216) or B, KB, MB, GB (powers
+//	                             # of 1024; KiB, MiB, ... too), at most 5GB; absent: the node's default
+//
+// Triggers invoke a function on events from one source each: changes in
+// a KV or object bucket (one asynchronous invocation per change), or
+// messages on a NATS subject or stream and row changes of PostgreSQL
+// tables (synchronous invocations with batches of events):
+//
+//	triggers:                    # optional: trigger name -> trigger
+//	  on-upload:                 # letters, digits, - and _ (at most 64)
+//	    function: thumbnail      # required: a function of this file or of the node
+//	    qualifier: live          # default: the function's alias when it is in this file
+//	    objects: {bucket: photos, prefix: "in/", events: [created]}
+//	                             # events: created, deleted (default both)
+//	  on-item:
+//	    function: api
+//	    kv: {bucket: items, prefix: "user.", events: [put, delete]}
+//	                             # events: put, delete (default both)
+//	  orders:
+//	    function: audit
+//	    postgres:
+//	      dsn: ${ORDERS_DSN}     # postgres://... or key=value settings; required
+//	      tables: [public.orders]  # "schema.table" or "table" (public); required
+//	      events: [insert]       # insert, update, delete (default all)
+//	      batch_size: 50         # most changes per invocation, 1 to 10000 (node default 100)
+//	      batch_window: 100ms    # how long a batch may wait to fill: a duration or
+//	                             # seconds, up to 300s; default 0
+//	      max_attempts: 3        # tries of a failing change before it is dead-lettered (1 to 100)
+//	  jobs:
+//	    function: worker
+//	    queue:
+//	      stream: JOBS           # a JetStream stream (at least once), or
+//	      subject: jobs.>        # a NATS subject (at most once); one of the two
+//	      filter_subject: jobs.a # stream only: the stream's messages on this subject
+//	      url: nats://host:4222  # an external NATS server; default the node's own
+//	      batch_size: 10         # 1 to 10000 (node default 10)
+//	      batch_window: 1s
+//	      concurrency: 2         # batches at once, 1 to 1000 (node default 1, in order)
+//	      max_deliver: 3         # stream only: tries before a message is dead-lettered (1 to 100)
+//
+// In a DSN and a queue URL, ${NAME} is replaced by the environment
+// variable NAME of the `gust deploy` that reads the file (an unset or
+// empty one is an error naming it), so secrets need not be committed;
+// $$ is a literal $. The node never answers a DSN back: a deploy
+// compares DSNs without their passwords (`gust deploy --replace-triggers`
+// puts every trigger again, for a password that alone changed).
+//
+// The file is the desired state of the functions, schedules and triggers
+// it names: a setting that is absent is the default, not "leave it as it
+// is". Functions, schedules, triggers and buckets the file does not name
+// are left alone, and a schedule paused on the node stays paused.
 package project
 
 import (
@@ -98,6 +166,10 @@ type Project struct {
 	Functions []*Function
 	// Schedules are the project's schedules, sorted by name.
 	Schedules []*Schedule
+	// Buckets are the project's storage buckets, sorted by name.
+	Buckets []*Bucket
+	// Triggers are the project's triggers, sorted by name.
+	Triggers []*Trigger
 }
 
 // Function returns the function called name, or nil.
@@ -136,6 +208,9 @@ type Function struct {
 	// Canary is the percentage (1 to 99) of the alias's traffic a new
 	// version receives until it is promoted; 0 moves the alias at once.
 	Canary int
+	// Grants is what the function may reach: buckets and outbound hosts,
+	// sorted, without repeats, hosts in canonical form (nil: nothing).
+	Grants *registry.Grants
 }
 
 // Builds reports whether the function's code is a directory that is
@@ -203,9 +278,24 @@ func (es Errors) Unwrap() []error {
 	return out
 }
 
-// Load reads and checks the project file at path. A file that is not
-// valid gives Errors.
-func Load(path string) (*Project, error) {
+// Options change how a project file is read.
+type Options struct {
+	// Getenv returns an environment variable's value ("" when it is
+	// unset), for the ${NAME} references of DSNs and queue URLs; nil
+	// means the process's environment (os.Getenv).
+	Getenv func(string) string
+	// KeepVariables leaves ${NAME} references as they are written, for
+	// reading a file's functions without the secrets its triggers need;
+	// a Project read so must not be deployed.
+	KeepVariables bool
+}
+
+// Load reads and checks the project file at path, with ${NAME} read from
+// the process's environment. A file that is not valid gives Errors.
+func Load(path string) (*Project, error) { return LoadWith(path, Options{}) }
+
+// LoadWith is Load with options.
+func LoadWith(path string, o Options) (*Project, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, Errors{{File: path, Problem: cleanPathError(err)}}
@@ -218,7 +308,7 @@ func Load(path string) (*Project, error) {
 	if len(data) > MaxFileBytes {
 		return nil, Errors{{File: path, Problem: fmt.Sprintf("the file is larger than %d bytes", MaxFileBytes)}}
 	}
-	return Parse(path, data)
+	return ParseWith(path, data, o)
 }
 
 // cleanPathError renders an *fs.PathError without repeating the path.
@@ -231,10 +321,17 @@ func cleanPathError(err error) string {
 }
 
 // Parse checks data, the contents of the project file at path (used in
-// messages, and its directory as the base of code paths). Code paths
-// must exist. A file that is not valid gives Errors.
-func Parse(path string, data []byte) (*Project, error) {
-	p := &parser{file: path, dir: filepath.Dir(path)}
+// messages, and its directory as the base of code paths), with ${NAME}
+// read from the process's environment. Code paths must exist. A file that
+// is not valid gives Errors.
+func Parse(path string, data []byte) (*Project, error) { return ParseWith(path, data, Options{}) }
+
+// ParseWith is Parse with options.
+func ParseWith(path string, data []byte, o Options) (*Project, error) {
+	p := &parser{file: path, dir: filepath.Dir(path), getenv: o.Getenv, keepVars: o.KeepVariables}
+	if p.getenv == nil {
+		p.getenv = os.Getenv
+	}
 	proj := p.parse(data)
 	if len(p.errs) > 0 {
 		slices.SortStableFunc(p.errs, func(a, b *Error) int { return a.Line - b.Line })
@@ -251,6 +348,11 @@ type parser struct {
 	file string
 	dir  string
 	errs Errors
+	// getenv reads the variables ${NAME} names, unless keepVars.
+	getenv   func(string) string
+	keepVars bool
+	// bucketRefs are the buckets grants and triggers name.
+	bucketRefs []bucketRef
 	// merging holds the mappings whose merge keys are being expanded, to
 	// refuse cycles; work counts mapping entries read, to bound what
 	// aliases can multiply.
@@ -319,7 +421,7 @@ func (p *parser) parse(data []byte) *Project {
 		return nil
 	}
 	proj := &Project{File: p.file, Dir: p.dir}
-	fields := p.mapping(root, "", map[string]bool{"functions": true, "schedules": true}, "x-")
+	fields := p.mapping(root, "", map[string]bool{"functions": true, "schedules": true, "buckets": true, "triggers": true}, "x-")
 	fnsNode, ok := fields["functions"]
 	if !ok {
 		if !p.hasErrors() {
@@ -345,6 +447,13 @@ func (p *parser) parse(data []byte) *Project {
 	if e, ok := fields["schedules"]; ok {
 		proj.Schedules = p.schedules(e, proj)
 	}
+	if e, ok := fields["buckets"]; ok {
+		proj.Buckets = p.buckets(e)
+	}
+	if e, ok := fields["triggers"]; ok {
+		proj.Triggers = p.triggers(e, proj)
+	}
+	p.checkBucketKinds(proj)
 	return proj
 }
 
@@ -498,7 +607,7 @@ func describe(n *yaml.Node) string {
 var functionFields = map[string]bool{
 	"runtime": true, "code": true, "handler": true, "memory": true, "timeout": true, "env": true,
 	"description": true, "reserved_concurrency": true, "provisioned": true, "idle_timeout": true,
-	"alias": true, "canary": true,
+	"alias": true, "canary": true, "grants": true,
 }
 
 // function checks one function. It returns nil if it has errors.
@@ -586,6 +695,9 @@ func (p *parser) function(e entry) *Function {
 	}
 	if fe, ok := fields["env"]; ok {
 		f.Env = p.env(fe, join(path, "env"))
+	}
+	if fe, ok := fields["grants"]; ok {
+		f.Grants = p.grants(fe, join(path, "grants"))
 	}
 	if len(p.errs) == before {
 		p.normalize(f, path, lines, e.key.Line)
@@ -722,6 +834,9 @@ var fieldOfRegistry = map[string]string{
 	"provisionedConcurrentExecutions": "provisioned",
 	"idleTimeout":                     "idle_timeout",
 	"environment":                     "env",
+	"grants.kv":                       "grants",
+	"grants.objects":                  "grants",
+	"grants.hosts":                    "grants",
 }
 
 // normalize applies the registry's rules to the whole function, reporting
@@ -731,7 +846,7 @@ func (p *parser) normalize(f *Function, path string, lines map[string]int, keyLi
 		Name: f.Name, Runtime: f.Runtime, Handler: f.Handler, Description: f.Description,
 		MemoryMB: f.MemoryMB, TimeoutSec: f.TimeoutSec, Env: f.Env,
 		ReservedConcurrency: f.ReservedConcurrency, ProvisionedConcurrency: f.Provisioned,
-		IdleTimeoutSec: f.IdleTimeoutSec,
+		IdleTimeoutSec: f.IdleTimeoutSec, Grants: f.Grants.Clone(),
 	}
 	for range len(fieldOfRegistry) + 1 {
 		err := registry.Normalize(rf)
@@ -777,6 +892,8 @@ func (p *parser) normalize(f *Function, path string, lines map[string]int, keyLi
 			rf.IdleTimeoutSec = 0
 		case "env":
 			rf.Env = nil
+		case "grants":
+			rf.Grants = nil
 		}
 	}
 	f.MemoryMB, f.TimeoutSec = rf.MemoryMB, rf.TimeoutSec

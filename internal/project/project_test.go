@@ -157,14 +157,14 @@ func TestParseErrors(t *testing.T) {
 		{"tab indentation", "functions:\n\tgreet: {}\n", []string{"2: not valid YAML: found character that cannot start any token"}},
 		{"not a mapping", "- a\n- b\n", []string{"1: want a mapping with a functions: key, got a list"}},
 		{"no functions key", "function:\n  greet: {code: greet}\n", []string{
-			"1: function: unknown field (known fields: functions, schedules)"}},
+			"1: function: unknown field (known fields: buckets, functions, schedules, triggers)"}},
 		{"functions missing", "x-only: 1\n", []string{"1: functions: missing: declare at least one function"}},
 		{"functions empty", "functions: {}\n", []string{"1: functions: empty: declare at least one function"}},
 		{"functions a list", "functions:\n  - greet\n", []string{"2: functions: want a mapping of function names to functions, got a list"}},
 		{"function not a mapping", "functions:\n  greet: ./greet\n", []string{
 			"2: functions.greet: want a mapping of settings (at least code:), got \"./greet\""}},
 		{"unknown field", "functions:\n  greet:\n    code: greet\n    memroy: 256\n", []string{
-			"4: functions.greet.memroy: unknown field (known fields: alias, canary, code, description, env, handler, idle_timeout, memory, provisioned, reserved_concurrency, runtime, timeout)"}},
+			"4: functions.greet.memroy: unknown field (known fields: alias, canary, code, description, env, grants, handler, idle_timeout, memory, provisioned, reserved_concurrency, runtime, timeout)"}},
 		{"duplicate function", "functions:\n  greet: {code: greet}\n  greet: {code: greet}\n", []string{
 			"3: functions.greet: given twice (first on line 2)"}},
 		{"duplicate field", "functions:\n  greet:\n    code: greet\n    code: py\n", []string{
@@ -471,11 +471,22 @@ func FuzzParse(f *testing.F) {
 		"a: &a [*a]\n",
 		"functions: &f {g: *f}\n",
 		"functions:\n  g:\n    <<: [{memory: 1}, {timeout: 2}]\n",
+		"functions:\n  g: {code: greet, grants: {kv: [items], objects: [photos], hosts: [api.github.com, \"*.example.com\", \"127.0.0.1:9000\"]}}\n" +
+			"buckets:\n  items: {kind: kv}\n  photos: {kind: objects, max_object_size: 16MB}\n",
+		"functions:\n  g: {code: greet}\ntriggers:\n  up:\n    function: g\n    objects: {bucket: photos, prefix: \"in/\", events: [created]}\n" +
+			"  it:\n    function: g\n    kv: {bucket: items, events: [put, delete]}\n",
+		"functions:\n  g: {code: greet}\ntriggers:\n  orders:\n    function: audit\n    postgres:\n      dsn: ${ORDERS_DSN}\n" +
+			"      tables: [public.orders]\n      events: [insert]\n      batch_size: 50\n      batch_window: 100ms\n",
+		"functions:\n  g: {code: greet}\ntriggers:\n  jobs:\n    function: worker\n    queue: {stream: JOBS, batch_size: 10, concurrency: 2}\n" +
+			"  subj:\n    function: g\n    queue: {subject: jobs.>, url: \"nats://${NATS_HOST}:4222\"}\n",
 	} {
 		f.Add([]byte(s))
 	}
+	env := func(k string) string {
+		return map[string]string{"ORDERS_DSN": "postgres://u:p@127.0.0.1/db", "NATS_HOST": "127.0.0.1"}[k]
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		p, err := Parse(filepath.Join(dir, "gust.yaml"), data)
+		p, err := ParseWith(filepath.Join(dir, "gust.yaml"), data, Options{Getenv: env})
 		if err != nil {
 			var es Errors
 			if !errors.As(err, &es) || len(es) == 0 {
@@ -500,6 +511,35 @@ func FuzzParse(f *testing.F) {
 			}
 			if registry.ValidateAliasName(fn.Alias) != nil || fn.Canary < 0 || fn.Canary > 99 || fn.Code == "" {
 				t.Fatalf("Parse accepted %+v", fn)
+			}
+			if fn.Grants != nil {
+				g := fn.Grants.Clone()
+				rf := &registry.Function{Name: fn.Name, Runtime: fn.Runtime, MemoryMB: 128, TimeoutSec: 3, Grants: g}
+				if err := registry.Normalize(rf); err != nil || !rf.Grants.Equal(fn.Grants) {
+					t.Fatalf("Parse accepted grants %+v, which the registry refuses or changes: %v", fn.Grants, err)
+				}
+			}
+		}
+		for _, b := range p.Buckets {
+			if registry.ValidateBucketName(b.Name) != nil || (b.Kind != BucketKV && b.Kind != BucketObjects) || b.MaxObjectSize < 0 {
+				t.Fatalf("Parse accepted bucket %+v", b)
+			}
+		}
+		for _, tr := range p.Triggers {
+			n := 0
+			for _, set := range []bool{tr.KV != nil, tr.Objects != nil, tr.Queue != nil, tr.Postgres != nil} {
+				if set {
+					n++
+				}
+			}
+			if n != 1 || !ValidTriggerName(tr.Name) || registry.ValidateName(tr.Function) != nil {
+				t.Fatalf("Parse accepted trigger %+v", tr.Trigger)
+			}
+			if pg := tr.Postgres; pg != nil && (pg.DSN == "" || len(pg.Tables) == 0) {
+				t.Fatalf("Parse accepted postgres trigger %+v", pg)
+			}
+			if q := tr.Queue; q != nil && (q.Subject == "") == (q.Stream == "") {
+				t.Fatalf("Parse accepted queue trigger %+v", q)
 			}
 		}
 	})
