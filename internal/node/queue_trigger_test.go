@@ -33,6 +33,7 @@ func waitTrigger(t *testing.T, c *client.Client, name string, within time.Durati
 // letters after its deliveries while the others flow, and bad triggers
 // are refused with the problem named.
 func TestQueueTrigger(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, t.TempDir())
 	c := scheduleClient(n)
 	ctx := context.Background()

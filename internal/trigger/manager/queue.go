@@ -94,6 +94,13 @@ func (q *Queue) Run(ctx context.Context, t api.Trigger, st *Status) error {
 				return err
 			}
 			resp, err := q.Invoker.Invoke(ctx, t.Function, t.Qualifier, payload)
+			var fe *FunctionError
+			if errors.As(err, &fe) && len(batch) > 1 {
+				// Split the failing batch: each message alone, so that
+				// only the failing ones come back (and, in the end, go
+				// to the dead letters) while the others are done.
+				return q.oneByOne(ctx, t, st, source, batch)
+			}
 			if err != nil {
 				st.Failed(err)
 				return err
@@ -119,6 +126,40 @@ func (q *Queue) Run(ctx context.Context, t api.Trigger, st *Status) error {
 			}
 			st.DeadLettered(1)
 		})
+}
+
+// oneByOne invokes the function with each message of a failed batch
+// alone; it returns a *queue.PartialError naming those that failed, or
+// the error that kept the function from running.
+func (q *Queue) oneByOne(ctx context.Context, t api.Trigger, st *Status, source string, batch []queue.Message) error {
+	var failed []string
+	var last error
+	for _, m := range batch {
+		payload, err := queue.Event([]queue.Message{m}, source)
+		if err != nil {
+			return err
+		}
+		resp, err := q.Invoker.Invoke(ctx, t.Function, t.Qualifier, payload)
+		var fe *FunctionError
+		switch {
+		case errors.As(err, &fe):
+			failed, last = append(failed, m.ID), err
+		case err != nil:
+			st.Failed(err)
+			return err
+		default:
+			if perr := queue.BatchItemFailures(resp, []queue.Message{m}); perr != nil {
+				failed, last = append(failed, m.ID), perr
+				continue
+			}
+			st.Delivered(1)
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	st.Failed(last)
+	return &queue.PartialError{IDs: failed, Err: last}
 }
 
 // Same implements Source: the same server and subject or stream.
