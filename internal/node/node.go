@@ -139,10 +139,26 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		}
 	}()
 
+	// Listen first: the address is known before any function loads
+	// (process functions are given it); requests are served once all is
+	// wired.
+	if n.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
 	if n.sub, err = substrate.Open(ctx, substrate.Config{DataDir: cfg.DataDir}); err != nil {
 		return nil, err
 	}
 	if n.reg, err = registry.Open(ctx, n.sub); err != nil {
+		return nil, err
+	}
+	// The keyring before any function loads: process functions are given
+	// tokens derived from its master key.
+	keys, err := keyring.Open(ctx, n.sub, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	n.keys = keys
+	if err := n.ensureCredentials(ctx, keys); err != nil {
 		return nil, err
 	}
 	if cfg.CacheDir == "" {
@@ -229,14 +245,6 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return &registry.ValidationError{Field: "runtime", Message: fmt.Sprintf("runtime %s is not available on this node", rt)}
 	})
 
-	keys, err := keyring.Open(ctx, n.sub, cfg.DataDir)
-	if err != nil {
-		return nil, err
-	}
-	n.keys = keys
-	if err := n.ensureCredentials(ctx, keys); err != nil {
-		return nil, err
-	}
 
 	// Results and failures of async invocations go where the functions'
 	// event-invoke settings and dead-letter targets say.
@@ -310,10 +318,6 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 
 		DeadLetters: router,
 	})
-	n.ln, err = net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
-	}
 	n.srv = &http.Server{
 		Handler:           gw,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -541,3 +545,7 @@ func (n *Node) closeAll(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// FunctionToken returns the token a function version's code is given to
+// reach its granted buckets (name:version); tests use it.
+func (n *Node) FunctionToken(function string) string { return n.keys.FunctionToken(function) }

@@ -1,0 +1,112 @@
+package node_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gustfaas/gust/api"
+	"github.com/gustfaas/gust/client"
+	"github.com/gustfaas/gust/internal/cli"
+)
+
+func strconvQuote(s string) string { b, _ := json.Marshal(s); return string(b) }
+
+// TestAppAPIBackend deploys examples/api-backend as shipped with one
+// gust deploy and drives its REST API over the function URL: the Python
+// function keeps its items in a KV bucket through the token Gust gives
+// it, and that token reaches only the buckets the function is granted.
+func TestAppAPIBackend(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	n := startNode(t, dir)
+	p := &projectCLI{t: t, n: n, dataDir: dir}
+	p.deploy(filepath.Join(repoRoot(t), "examples", "api-backend", "gust.yaml"), cli.ExitOK)
+	base := n.URL() + "/fn/items"
+	call := func(method, path, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+
+	var ids []string
+	for _, in := range []string{`{"name":"tea","price":2.5}`, `{"name":"cake","price":4}`} {
+		code, body := call("POST", "/items", in)
+		var it struct{ ID, Name string }
+		if code != 201 || json.Unmarshal([]byte(body), &it) != nil || it.ID == "" {
+			res, err := projClient(n).Invoke(context.Background(), "items", []byte(`{"rawPath":"/items","requestContext":{"http":{"method":"POST"}},"body":`+strconvQuote(in)+`}`), client.InvokeOptions{})
+			t.Fatalf("POST /items %s = %d %s\ndirect: %v %s %s", in, code, body, err, res.FunctionError, res.Payload)
+		}
+		ids = append(ids, it.ID)
+	}
+	if code, body := call("POST", "/items", `{"price":1}`); code != 400 || !strings.Contains(body, "name") {
+		t.Errorf("POST without a name = %d %s, want 400", code, body)
+	}
+	if code, body := call("GET", "/items/"+ids[0], ""); code != 200 || !strings.Contains(body, `"tea"`) {
+		t.Errorf("GET /items/%s = %d %s", ids[0], code, body)
+	}
+	if code, body := call("GET", "/items", ""); code != 200 || !strings.Contains(body, `"tea"`) || !strings.Contains(body, `"cake"`) {
+		t.Errorf("GET /items = %d %s", code, body)
+	}
+	if code, body := call("DELETE", "/items/"+ids[0], ""); code != 204 {
+		t.Errorf("DELETE = %d %s", code, body)
+	}
+	if code, _ := call("GET", "/items/"+ids[0], ""); code != 404 {
+		t.Errorf("GET after DELETE = %d, want 404", code)
+	}
+	// The state is in the bucket, where the node's API sees it.
+	c := projClient(n)
+	ctx := context.Background()
+	keys, err := c.KVKeys(ctx, "items", "")
+	if err != nil || len(keys) != 1 || keys[0].Key != ids[1] {
+		t.Errorf("keys of the items bucket = %v, %v; want [%s]", keys, err, ids[1])
+	}
+
+	// The function's token: its granted bucket, nothing else.
+	if _, err := c.CreateBucket(ctx, api.BucketKV, "secrets", api.CreateBucketRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	tok := n.FunctionToken("items:$LATEST")
+	for path, want := range map[string]int{
+		"/gust/v1/kv/items":   200,
+		"/gust/v1/kv/secrets": 403,
+		api.FunctionsPath:     403,
+	} {
+		req, _ := http.NewRequest("GET", n.URL()+path, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s with the function's token = %d %s, want %d", path, resp.StatusCode, b, want)
+		}
+	}
+	req, _ := http.NewRequest("GET", n.URL()+"/gust/v1/kv/items", nil)
+	req.Header.Set("Authorization", "Bearer gft1.items:$LATEST.forged")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 403 {
+		t.Errorf("a forged token got %d, want 403", resp.StatusCode)
+	}
+	var ae *api.Error
+	if _, err := c.KVGet(ctx, "nope", "x"); !errors.As(err, &ae) || ae.Status != 404 {
+		t.Errorf("KVGet on a missing bucket = %v, want 404", err)
+	}
+}
