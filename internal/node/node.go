@@ -245,7 +245,6 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return &registry.ValidationError{Field: "runtime", Message: fmt.Sprintf("runtime %s is not available on this node", rt)}
 	})
 
-
 	// Results and failures of async invocations go where the functions'
 	// event-invoke settings and dead-letter targets say.
 	router := destination.New(destination.Config{Functions: n.reg, JetStream: n.sub.JetStream(), Region: cfg.Region, Logger: n.log})
