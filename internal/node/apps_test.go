@@ -2,6 +2,9 @@ package node_test
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -9,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gustfaas/gust/api"
 	"github.com/gustfaas/gust/client"
@@ -108,5 +112,66 @@ func TestAppAPIBackend(t *testing.T) {
 	var ae *api.Error
 	if _, err := c.KVGet(ctx, "nope", "x"); !errors.As(err, &ae) || ae.Status != 404 {
 		t.Errorf("KVGet on a missing bucket = %v, want 404", err)
+	}
+}
+
+// TestAppWebhook deploys examples/webhook as shipped: a delivery signed
+// with the shared secret is accepted with 202 and recorded once (a
+// redelivery is a duplicate), a bad or missing signature gets 401 and
+// records nothing.
+func TestAppWebhook(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	n := startNode(t, dir)
+	p := &projectCLI{t: t, n: n, dataDir: dir}
+	p.deploy(filepath.Join(repoRoot(t), "examples", "webhook", "gust.yaml"), cli.ExitOK)
+	body := `{"action":"opened","repository":{"full_name":"gustfaas/gust"}}`
+	sign := func(secret, body string) string {
+		m := hmac.New(sha256.New, []byte(secret))
+		m.Write([]byte(body))
+		return "sha256=" + hex.EncodeToString(m.Sum(nil))
+	}
+	post := func(sig, delivery, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", n.URL()+"/fn/receive", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-GitHub-Event", "issues")
+		req.Header.Set("X-GitHub-Delivery", delivery)
+		if sig != "" {
+			req.Header.Set("X-Hub-Signature-256", sig)
+		}
+		start := time.Now()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if el := time.Since(start); el > 10*time.Second {
+			t.Errorf("the webhook answered after %s, past GitHub's 10 s", el)
+		}
+		return resp.StatusCode, string(b)
+	}
+	if code, out := post(sign("change-me", body), "d-1", body); code != 202 || !strings.Contains(out, `"duplicate": false`) {
+		t.Fatalf("signed delivery = %d %s, want 202", code, out)
+	}
+	if code, out := post(sign("change-me", body), "d-1", body); code != 202 || !strings.Contains(out, `"duplicate": true`) {
+		t.Errorf("redelivery = %d %s, want 202 duplicate", code, out)
+	}
+	for name, sig := range map[string]string{
+		"wrong secret": sign("other", body), "no signature": "", "tampered": sign("change-me", body+" "), "not hex": "sha256=zz",
+	} {
+		if code, out := post(sig, "d-"+strings.ReplaceAll(name, " ", "-"), body); code != 401 {
+			t.Errorf("%s = %d %s, want 401", name, code, out)
+		}
+	}
+	c := projClient(n)
+	keys, err := c.KVKeys(context.Background(), "deliveries", "")
+	if err != nil || len(keys) != 1 || keys[0].Key != "delivery-d-1" {
+		t.Fatalf("recorded deliveries = %+v, %v; want only delivery-d-1", keys, err)
+	}
+	e, err := c.KVGet(context.Background(), "deliveries", "delivery-d-1")
+	if err != nil || !strings.Contains(string(e.Value), `"repository": "gustfaas/gust"`) || !strings.Contains(string(e.Value), `"event": "issues"`) {
+		t.Errorf("the recorded delivery = %s, %v", e.Value, err)
 	}
 }
