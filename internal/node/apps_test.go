@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -173,5 +174,58 @@ func TestAppWebhook(t *testing.T) {
 	e, err := c.KVGet(context.Background(), "deliveries", "delivery-d-1")
 	if err != nil || !strings.Contains(string(e.Value), `"repository": "gustfaas/gust"`) || !strings.Contains(string(e.Value), `"event": "issues"`) {
 		t.Errorf("the recorded delivery = %s, %v", e.Value, err)
+	}
+}
+
+// TestAppScheduled deploys examples/scheduled as shipped and waits for
+// its every-minute schedule to fire: the run prunes the old record, keeps
+// the recent ones and leaves its summary in the reports bucket.
+func TestAppScheduled(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	n := startNode(t, dir)
+	p := &projectCLI{t: t, n: n, dataDir: dir}
+	p.deploy(filepath.Join(repoRoot(t), "examples", "scheduled", "gust.yaml"), cli.ExitOK)
+	c := projClient(n)
+	ctx := context.Background()
+	s, err := c.GetSchedule(ctx, "every-minute")
+	if err != nil || s.Function != "janitor" || s.Expression != "* * * * *" {
+		t.Fatalf("schedule = %+v, %v", s, err)
+	}
+	now := time.Now().Unix()
+	for key, rec := range map[string]string{
+		"r-old":    fmt.Sprintf(`{"at":%d,"kind":"login"}`, now-7200),
+		"r-login":  fmt.Sprintf(`{"at":%d,"kind":"login"}`, now),
+		"r-upload": fmt.Sprintf(`{"at":%d,"kind":"upload"}`, now),
+		"r-bad":    `not json`,
+	} {
+		if _, err := c.KVPut(ctx, "records", key, []byte(rec)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(75 * time.Second)
+	for {
+		e, err := c.KVGet(ctx, "reports", "latest")
+		if err == nil {
+			var sum struct {
+				Scheduled             string
+				Kept, Pruned, Invalid int
+				ByKind                map[string]int
+			}
+			if err := json.Unmarshal(e.Value, &sum); err != nil {
+				t.Fatalf("summary %s: %v", e.Value, err)
+			}
+			if sum.Kept != 2 || sum.Pruned != 1 || sum.Invalid != 1 || sum.ByKind["login"] != 1 || sum.ByKind["upload"] != 1 || sum.Scheduled == "" {
+				t.Errorf("summary = %s, want 2 kept (1 login, 1 upload), 1 pruned, 1 invalid, from a scheduled event", e.Value)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no summary in the reports bucket after 75 s: %v", err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if _, err := c.KVGet(ctx, "records", "r-old"); err == nil {
+		t.Error("the old record was not pruned")
 	}
 }
