@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -8,6 +9,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image"
+	"image/color"
+	"image/png"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -227,5 +231,53 @@ func TestAppScheduled(t *testing.T) {
 	}
 	if _, err := c.KVGet(ctx, "records", "r-old"); err == nil {
 		t.Error("the old record was not pruned")
+	}
+}
+
+// TestAppImagePipeline deploys examples/image-pipeline as shipped: an
+// image uploaded to the uploads bucket triggers the thumbnail function
+// (an aws-lambda-go handler taking events.S3Event), whose thumbnail
+// appears in the thumbnails bucket.
+func TestAppImagePipeline(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	n := startNode(t, dir)
+	p := &projectCLI{t: t, n: n, dataDir: dir}
+	p.deploy(filepath.Join(repoRoot(t), "examples", "image-pipeline", "gust.yaml"), cli.ExitOK)
+	c := projClient(n)
+	ctx := context.Background()
+
+	img := image.NewRGBA(image.Rect(0, 0, 400, 300))
+	for y := range 300 {
+		for x := range 400 {
+			img.Set(x, y, color.RGBA{uint8(x), uint8(y), 128, 255})
+		}
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutObjectBytes(ctx, "uploads", "in/cat photo.png", buf.Bytes(), "image/png"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		r, _, err := c.GetObject(ctx, "thumbnails", "in/cat photo.png.png")
+		if err == nil {
+			thumb, err := png.Decode(r)
+			r.Close()
+			if err != nil {
+				t.Fatalf("the thumbnail is not a PNG: %v", err)
+			}
+			if b := thumb.Bounds(); b.Dx() != 128 || b.Dy() != 96 {
+				t.Errorf("thumbnail is %dx%d, want 128x96", b.Dx(), b.Dy())
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			r := p.run("logs", "thumbnail")
+			t.Fatalf("no thumbnail after 60 s: %v\nlogs:\n%s", err, r.stdout)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
