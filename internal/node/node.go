@@ -277,9 +277,10 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	buckets := &manager.Buckets{Store: n.storage, Enqueuer: triggerQueue{n.async}, Region: cfg.Region}
 	if n.triggers, err = manager.Open(ctx, n.sub, manager.Config{
 		Sources: map[string]manager.Source{
-			api.TriggerQueue:   &manager.Queue{Conn: n.sub.Conn(), Invoker: tinv, DeadLetters: tdl, Region: cfg.Region},
-			api.TriggerKV:      buckets,
-			api.TriggerObjects: buckets,
+			api.TriggerQueue:    &manager.Queue{Conn: n.sub.Conn(), Invoker: tinv, DeadLetters: tdl, Region: cfg.Region},
+			api.TriggerPostgres: &manager.Postgres{Invoker: tinv, DeadLetters: tdl},
+			api.TriggerKV:       buckets,
+			api.TriggerObjects:  buckets,
 		},
 		Sealer: keys, Functions: triggerFunctions{n.reg}, Logger: n.log,
 	}); err != nil {

@@ -37,12 +37,17 @@ type projectCLI struct {
 	n       *node.Node
 	dataDir string
 	builds  atomic.Int32
+	// env adds to the CLI's environment.
+	env map[string]string
 }
 
 func (p *projectCLI) run(args ...string) projectRun {
 	p.t.Helper()
 	var out, errb bytes.Buffer
 	env := map[string]string{"GUST_SERVER": p.n.URL(), "HOME": p.t.TempDir()}
+	for k, v := range p.env {
+		env[k] = v
+	}
 	code := cli.Run(context.Background(), append([]string{"--data", p.dataDir}, args...), cli.Env{
 		Stdout: &out, Stderr: &errb,
 		Getenv: func(k string) string { return env[k] },
