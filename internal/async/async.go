@@ -626,6 +626,13 @@ func (q *Queue) Enqueue(ctx context.Context, r Request) (Accepted, error) {
 		}
 		return Accepted{}, fmt.Errorf("enqueue invocation: %w", err)
 	}
+	if created {
+		// This request stored the key, so it is the first: a concurrent
+		// repeat may have published the same message a moment earlier
+		// (it found the key but not yet the message), which makes our
+		// publish a stream duplicate, yet that repeat is the duplicate.
+		return Accepted{RequestID: id}, nil
+	}
 	return Accepted{RequestID: id, Duplicate: dup || ack.Duplicate}, nil
 }
 
