@@ -24,6 +24,7 @@ import (
 	"github.com/gustfaas/gust/internal/destination"
 	"github.com/gustfaas/gust/internal/engine"
 	"github.com/gustfaas/gust/internal/gateway"
+	"github.com/gustfaas/gust/internal/hostcall"
 	"github.com/gustfaas/gust/internal/keyring"
 	"github.com/gustfaas/gust/internal/logs"
 	"github.com/gustfaas/gust/internal/meter"
@@ -99,6 +100,7 @@ type Node struct {
 	sched      *schedule.Scheduler
 	triggers   *manager.Manager
 	storage    *storage.Store
+	hosts      *hostcall.Service
 }
 
 // DefaultDataDir is $XDG_DATA_HOME/gust, else ~/.local/share/gust.
@@ -161,10 +163,17 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err := n.ensureCredentials(ctx, keys); err != nil {
 		return nil, err
 	}
+	// KV and object buckets for functions and users; wasm functions
+	// reach theirs through host calls, which also carry their outbound
+	// HTTP, both checked against their grants at each call.
+	if n.storage, err = storage.Open(ctx, n.sub, storage.Config{Logger: n.log}); err != nil {
+		return nil, err
+	}
+	n.hosts = hostcall.New(hostcall.Config{Storage: n.storage, Functions: n.reg, Logger: n.log})
 	if cfg.CacheDir == "" {
 		cfg.CacheDir = filepath.Join(cfg.DataDir, "cache", "wasm")
 	}
-	if n.rt, err = wasm.New(ctx, wasm.Options{CacheDir: cfg.CacheDir}); err != nil {
+	if n.rt, err = wasm.New(ctx, wasm.Options{CacheDir: cfg.CacheDir, Host: n.hosts.Open}); err != nil {
 		return nil, err
 	}
 	if n.logs, err = logs.Open(ctx, n.sub, n.log); err != nil {
@@ -264,10 +273,6 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 	if n.sched, err = schedule.Open(ctx, n.sub, schedule.Config{Enqueuer: scheduleQueue{n.async}, Functions: n.reg,
 		Region: cfg.Region, Logger: n.log}); err != nil {
-		return nil, err
-	}
-	// KV and object buckets for functions and users.
-	if n.storage, err = storage.Open(ctx, n.sub, storage.Config{Logger: n.log}); err != nil {
 		return nil, err
 	}
 
@@ -534,6 +539,9 @@ func (n *Node) closeAll(ctx context.Context) error {
 		if err := n.prt.Close(context.Background()); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if n.hosts != nil {
+		n.hosts.Close()
 	}
 	if n.sub != nil {
 		if err := n.sub.Close(); err != nil {

@@ -5,7 +5,9 @@
 //
 // The contract knows nothing of HTTP, pools or storage: the gateway maps
 // requests to events, the engine decides how many instances exist, and the
-// registry owns where code comes from. Implementations live in sub-packages
+// registry owns where code comes from. A guest's calls to the platform
+// reach a Host, which the runtime passes them to without knowing what
+// they mean. Implementations live in sub-packages
 // (wasm today, process later).
 package sandbox
 
@@ -156,3 +158,31 @@ type Instance interface {
 	// Close frees the instance.
 	Close(ctx context.Context) error
 }
+
+// Host serves the calls a guest makes to the platform (storage, outbound
+// HTTP) for one instance of one function version. The runtime opens one
+// per instance and passes each call's operation and arguments through
+// unchanged: what the operations mean is the Host's business, not the
+// runtime's. An instance runs one invocation at a time, so a Host's
+// methods are not called concurrently.
+type Host interface {
+	// Call performs one operation. An error the guest should see as a
+	// code and a message is a *HostError; any other error is reported
+	// to the guest as an internal one.
+	Call(ctx context.Context, op string, args [][]byte) ([][]byte, error)
+	// Release ends what the last invocation left open (streams); the
+	// runtime calls it after every invocation.
+	Release()
+	// Close releases everything; the instance is gone.
+	Close()
+}
+
+// HostError is a host call's failure as the guest sees it.
+type HostError struct {
+	// Code is a short machine-readable name, such as "NotFound",
+	// "Conflict" or "AccessDenied".
+	Code    string
+	Message string
+}
+
+func (e *HostError) Error() string { return e.Code + ": " + e.Message }

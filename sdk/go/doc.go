@@ -57,6 +57,18 @@
 // context; the invocation deadline is ctx.Deadline(). Standard output and
 // standard error are the function's log.
 //
+// # Storage and outbound HTTP
+//
+// [KV] and [Objects] reach the node's key-value and object buckets: get,
+// put, compare-and-set, delete and list keys; put, get (both streamed),
+// delete and list objects. Inside a function http.DefaultTransport is a
+// [Transport], so http.Get and http.DefaultClient send requests through
+// the host. A function reaches only the buckets and hosts its
+// configuration grants (grants in gust.yaml, GustGrants in the Lambda
+// API); anything else fails with an error matching [ErrAccessDenied].
+// Failed calls are *[HostError] values; returned from a handler, their
+// errorType is "Host." and the code, for example Host.NotFound.
+//
 // # ABI
 //
 // The SDK speaks a small binary ABI with the Gust host (version 1):
@@ -75,6 +87,12 @@
 //     "stackTrace"}.
 //   - The guest also exports its linear memory as "memory" and, being a
 //     reactor, _initialize.
+//   - Host calls: the guest calls the host import gust.call(ptr i32, len
+//     i32) -> len i32 with an operation's name and arguments, each a u32
+//     length and its bytes; the result is the length of the answer, which
+//     gust.take(ptr i32) copies into a buffer of that size. The answer is
+//     a status byte (0: ok, 1: failed) and fields encoded the same way: the
+//     results, or an error code and message.
 //
 // A request frame is little-endian:
 //

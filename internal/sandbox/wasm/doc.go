@@ -36,6 +36,11 @@
 //     {"errorType","errorMessage","stackTrace"}.
 //   - host import gust.result(ptr i32, len i32): the guest hands its result
 //     over during gust_invoke; the host copies it out at once.
+//   - host imports gust.call(ptr i32, len i32) -> i32 and gust.take(ptr
+//     i32): a call to the platform (storage, outbound HTTP) and the fetch
+//     of its answer; see host.go. The runtime passes calls to the
+//     sandbox.Host of Options.Host, one per instance, which decides what
+//     they mean and what the function may do.
 //
 // A request frame is little-endian: u8 version (1), three zero bytes, i64
 // deadline in Unix milliseconds (0: none), then three length-prefixed (u32)
@@ -46,7 +51,8 @@
 //
 // Every instance gets: linear memory capped at the function's MemoryMB; no
 // filesystem (no directory is mounted, so opening any path fails); no
-// sockets; the function's environment plus AWS_LAMBDA_FUNCTION_NAME,
+// sockets (outbound HTTP is a host call, allowed host by host); the
+// function's environment plus AWS_LAMBDA_FUNCTION_NAME,
 // AWS_LAMBDA_FUNCTION_VERSION and AWS_LAMBDA_FUNCTION_MEMORY_SIZE; the real
 // wall and monotonic clocks; crypto/rand as its random source; and sleeps
 // that wake at least every few milliseconds so that a deadline can stop a

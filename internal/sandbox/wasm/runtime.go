@@ -59,11 +59,16 @@ type Options struct {
 	// CacheDir holds compiled machine code across restarts. Empty: compiled
 	// code is cached in memory only.
 	CacheDir string
+	// Host opens the sandbox.Host that serves an SDK instance's host
+	// calls (storage, outbound HTTP). Nil: every host call fails with
+	// the code "Unavailable".
+	Host HostFunc
 }
 
 // Runtime loads WebAssembly modules. It is safe for concurrent use.
 type Runtime struct {
 	cache wazero.CompilationCache
+	host  HostFunc
 
 	// instances maps a live SDK module (api.Module) to its *sdkInstance, so
 	// that the shared gust.result host function finds where to put results.
@@ -104,7 +109,7 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 			return nil, fmt.Errorf("wasm: compilation cache in %s: %w", opts.CacheDir, err)
 		}
 	}
-	return &Runtime{cache: cache, engines: make(map[engineKey]*engine)}, nil
+	return &Runtime{cache: cache, host: opts.Host, engines: make(map[engineKey]*engine)}, nil
 }
 
 // Close closes every program and instance of the runtime and the
@@ -160,11 +165,20 @@ func (rt *Runtime) engine(ctx context.Context, key engineKey) (*engine, error) {
 	r := wazero.NewRuntimeWithConfig(ctx, cfg)
 	wasi := r.NewHostModuleBuilder(wasiModule)
 	wasi_snapshot_preview1.NewFunctionExporter().ExportFunctions(wasi)
+	i32 := api.ValueTypeI32
 	host := r.NewHostModuleBuilder(hostModule).
 		NewFunctionBuilder().
-		WithGoModuleFunction(api.GoModuleFunc(rt.result), []api.ValueType{api.ValueTypeI32, api.ValueTypeI32}, nil).
+		WithGoModuleFunction(api.GoModuleFunc(rt.result), []api.ValueType{i32, i32}, nil).
 		WithParameterNames("ptr", "len").
-		Export(hostResult)
+		Export(hostResult).
+		NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(rt.call), []api.ValueType{i32, i32}, []api.ValueType{i32}).
+		WithParameterNames("ptr", "len").
+		Export(hostCall).
+		NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(rt.take), []api.ValueType{i32}, nil).
+		WithParameterNames("ptr").
+		Export(hostTake)
 	e := &engine{r: r, pages: key.pages, provided: make(map[string]map[string]api.FunctionDefinition)}
 	for name, b := range map[string]wazero.HostModuleBuilder{wasiModule: wasi, hostModule: host} {
 		compiled, err := b.Compile(ctx)
@@ -221,6 +235,7 @@ type Program struct {
 	memoryMB int
 	config   wazero.ModuleConfig // base configuration of every instance
 	function string
+	version  string
 
 	// prep is the deploy-time preparation of the module; nil when the
 	// module is compiled as given.
@@ -337,6 +352,7 @@ func (rt *Runtime) load(ctx context.Context, spec sandbox.Spec, opts loadOptions
 		memoryMB: memoryMB,
 		config:   moduleConfig(spec, memoryMB),
 		function: spec.Function,
+		version:  spec.Version,
 		prep:     prep,
 	}
 	if prep != nil && prep.stripped {

@@ -42,6 +42,11 @@ type sdkInstance struct {
 	stack  [1]uint64
 	log    logBuffer
 
+	// host serves the guest's host calls (nil: none); pending is the
+	// last call's response until the guest takes it (host.go).
+	host    sandbox.Host
+	pending []byte
+
 	// learn: report the pages the first invocation touched to the
 	// snapshot's image (see memImage.learnHotPages).
 	learn bool
@@ -78,7 +83,7 @@ func (p *Program) startSDK(ctx context.Context) (*sdkInstance, error) {
 			return nil, fmt.Errorf("wasm: initialising module: %w: %w (log: %q)", initErr, f.lost, in.log.take())
 		}
 	}
-	p.rt.instances.Store(mod, in)
+	p.register(in)
 	return in, nil
 }
 
@@ -151,6 +156,7 @@ func (in *sdkInstance) Invoke(ctx context.Context, req sandbox.Request) (sandbox
 		resp.Err = &sandbox.FunctionError{Type: errTypeBadResponse, Message: fmt.Sprintf("gust_invoke returned unknown status %d", status)}
 	}
 	in.result = nil
+	in.releaseHost()
 	if in.learn {
 		in.learn = false
 		if b, ok := in.mem.Read(0, in.mem.Size()); ok {
@@ -158,6 +164,14 @@ func (in *sdkInstance) Invoke(ctx context.Context, req sandbox.Request) (sandbox
 		}
 	}
 	return resp, nil
+}
+
+// releaseHost ends the streams an invocation left open.
+func (in *sdkInstance) releaseHost() {
+	in.pending = nil
+	if in.host != nil {
+		in.host.Release()
+	}
 }
 
 // fail turns an error from a guest call into the response and the
@@ -194,6 +208,10 @@ func (in *sdkInstance) Close(ctx context.Context) error {
 	mod := in.mod
 	in.mod = nil
 	in.p.rt.instances.Delete(mod)
+	if in.host != nil {
+		in.host.Close()
+		in.host = nil
+	}
 	if err := mod.Close(ctx); err != nil {
 		return fmt.Errorf("wasm: closing instance: %w", err)
 	}

@@ -145,6 +145,6 @@ func (p *Program) startFromSnapshot(ctx context.Context) (*sdkInstance, error) {
 	in.setModule(mod)
 	in.bufPtr, in.bufCap = s.bufPtr, s.bufCap
 	in.learn = !s.image.learned()
-	p.rt.instances.Store(mod, in)
+	p.register(in)
 	return in, nil
 }

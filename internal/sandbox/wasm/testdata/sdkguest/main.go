@@ -3,11 +3,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,8 +19,11 @@ import (
 )
 
 type event struct {
-	Op string `json:"op"`
-	N  int    `json:"n"`
+	Op     string `json:"op"`
+	N      int    `json:"n"`
+	Bucket string `json:"bucket"`
+	Key    string `json:"key"`
+	URL    string `json:"url"`
 }
 
 type result struct {
@@ -94,8 +101,54 @@ func handle(ctx context.Context, ev event) (result, error) {
 		return result{Size: ev.N}, nil
 	case "big":
 		return result{Lines: []string{strings.Repeat("z", ev.N)}}, nil
+	case "kv.get":
+		e, err := gust.KV(ev.Bucket).Get(ctx, ev.Key)
+		if err != nil {
+			return result{}, err
+		}
+		return result{Lines: []string{string(e.Value), strconv.FormatUint(e.Revision, 10)}, Size: len(e.Value)}, nil
+	case "kv.cas":
+		rev, err := gust.KV(ev.Bucket).CompareAndSet(ctx, ev.Key, []byte("v"), uint64(ev.N))
+		if errors.Is(err, gust.ErrConflict) {
+			return result{Lines: []string{"conflict"}}, nil
+		}
+		return result{Lines: []string{strconv.FormatUint(rev, 10)}}, err
+	case "kv.list":
+		keys, err := gust.KV(ev.Bucket).List(ctx, ev.Key)
+		return result{Lines: keys}, err
+	case "obj.put":
+		info, err := gust.Objects(ev.Bucket).Put(ctx, ev.Key, io.LimitReader(zeros{}, int64(ev.N)), "application/x-zeros")
+		return result{Size: int(info.Size), Lines: []string{info.ContentType}}, err
+	case "obj.get":
+		r, err := gust.Objects(ev.Bucket).Get(ctx, ev.Key)
+		if err != nil {
+			return result{}, err
+		}
+		defer r.Close()
+		n, err := io.Copy(io.Discard, r)
+		return result{Size: int(n), Lines: []string{strconv.FormatInt(r.Info.Size, 10)}}, err
+	case "obj.leak":
+		// Opens a read and leaves it open.
+		_, err := gust.Objects(ev.Bucket).Get(ctx, ev.Key)
+		return result{}, err
+	case "http":
+		resp, err := http.Post(ev.URL, "text/plain", bytes.NewReader([]byte("ping")))
+		if err != nil {
+			return result{}, err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		return result{Lines: []string{resp.Status, resp.Header.Get("X-Reply"), string(body)}}, err
 	}
 	return result{}, gust.Error("Test.UnknownOp", "unknown op "+ev.Op)
+}
+
+// zeros yields zero bytes.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }
 
 func main() {}
