@@ -14,9 +14,12 @@ import (
 	"image/png"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -388,5 +391,87 @@ func TestAppDBReaction(t *testing.T) {
 	var slots int
 	if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_replication_slots WHERE database = $1", db).Scan(&slots); err != nil || slots != 0 {
 		t.Errorf("replication slots left on %s: %d, %v", db, slots, err)
+	}
+}
+
+// TestAppLinkPreview deploys examples/link-preview, a Go wasm function
+// using the SDK's KV and object calls and http.Get: a page on an allowed
+// host is fetched once and then served from the buckets; a host not in
+// the allow-list is refused without being reached.
+func TestAppLinkPreview(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	n := startNode(t, dir)
+	p := &projectCLI{t: t, n: n, dataDir: dir}
+	p.deploy(filepath.Join(repoRoot(t), "examples", "link-preview", "gust.yaml"), cli.ExitOK)
+	var hits atomic.Int32
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, "<html><head><title>\n  Gust &amp; friends\n</title></head><body>hi</body></html>")
+	}))
+	defer site.Close()
+	page := site.URL + "/article"
+	type preview struct {
+		URL, Title, Page, Error string
+		Status                  int
+		Bytes                   int64
+		Cached                  bool
+	}
+	get := func(method, target string) (int, preview) {
+		t.Helper()
+		req, _ := http.NewRequest(method, n.URL()+"/fn/preview?url="+url.QueryEscape(target), nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var pv preview
+		b, _ := io.ReadAll(resp.Body)
+		if len(b) > 0 && json.Unmarshal(b, &pv) != nil {
+			t.Fatalf("%s %s: %d %s", method, target, resp.StatusCode, b)
+		}
+		return resp.StatusCode, pv
+	}
+
+	code, pv := get("GET", page)
+	if code != 200 || pv.Title != "Gust & friends" || pv.Status != 200 || pv.Cached || pv.Bytes == 0 {
+		t.Fatalf("first GET = %d %+v", code, pv)
+	}
+	code, pv = get("GET", page)
+	if code != 200 || pv.Title != "Gust & friends" || !pv.Cached || hits.Load() != 1 {
+		t.Errorf("second GET = %d %+v after %d fetches; want it from the bucket", code, pv, hits.Load())
+	}
+	// The page and the preview are in the buckets, where the API sees them.
+	c := projClient(n)
+	ctx := context.Background()
+	r, info, err := c.GetObject(ctx, "pages", strings.TrimPrefix(pv.Page, "pages/"))
+	if err != nil {
+		t.Fatalf("the stored page %s: %v", pv.Page, err)
+	}
+	stored, _ := io.ReadAll(r)
+	r.Close()
+	if !strings.Contains(string(stored), "<title>") || info.ContentType != "text/html; charset=utf-8" {
+		t.Errorf("stored page = %q (%s)", stored, info.ContentType)
+	}
+	if keys, err := c.KVKeys(ctx, "previews", ""); err != nil || len(keys) != 1 {
+		t.Errorf("previews = %v, %v; want one", keys, err)
+	}
+
+	// localhost is the same server under a name the list does not hold.
+	before := hits.Load()
+	code, pv = get("GET", strings.Replace(page, "127.0.0.1", "localhost", 1))
+	if code != 403 || !strings.Contains(pv.Error, "not granted the outbound host localhost") || hits.Load() != before {
+		t.Errorf("GET of a host not allowed = %d %+v (server hit %d times more)", code, pv, hits.Load()-before)
+	}
+	if code, pv = get("GET", "not a url"); code != 400 {
+		t.Errorf("GET of a bad URL = %d %+v", code, pv)
+	}
+
+	if code, _ = get("DELETE", page); code != 204 {
+		t.Errorf("DELETE = %d", code)
+	}
+	if code, pv = get("GET", page); code != 200 || pv.Cached || hits.Load() != before+1 {
+		t.Errorf("GET after DELETE = %d %+v, want fetched again", code, pv)
 	}
 }
