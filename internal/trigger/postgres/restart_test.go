@@ -31,6 +31,69 @@ func TestPostgresRestartMidStream(t *testing.T) {
 	for _, mode := range []string{"fast", "immediate"} {
 		t.Run(mode, func(t *testing.T) { testRestart(t, pg, mode) })
 	}
+	t.Run("shutdown while a batch keeps failing", func(t *testing.T) { testStuckShutdown(t, pg) })
+}
+
+// testStuckShutdown: a fast shutdown waits until replication clients
+// confirm what they were sent, so a stream whose batch keeps failing must
+// let its connection go, or the server never stops. After the restart the
+// batch comes again and, once the function works, is delivered.
+func testStuckShutdown(t *testing.T, pg *cluster) {
+	dsn := pg.dsn()
+	admin := connect(t, dsn)
+	table := createTable(t, admin, "id bigint PRIMARY KEY")
+	c := postgres.Config{DSN: dsn, Tables: []string{table}, Name: uniqueName(t, "stuck_"), BatchSize: 10}
+	setup(t, c)
+	var failing atomic.Bool
+	failing.Store(true)
+	var attempts atomic.Int32
+	var mu sync.Mutex
+	var delivered []int64
+	deliver := func(ctx context.Context, b postgres.Batch) error {
+		if failing.Load() {
+			attempts.Add(1)
+			return errors.New("the function cannot run")
+		}
+		mu.Lock()
+		delivered = append(delivered, ids(b.Changes)...)
+		mu.Unlock()
+		return nil
+	}
+	s := open(t, c, fastRetry)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			s.Run(ctx, deliver)
+		}
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	waitConnected(t, s)
+	exec(t, admin, "INSERT INTO "+table+" SELECT generate_series(1, 5)")
+	admin.Close(context.Background())
+	waitFor(t, 20*time.Second, "the batch to fail", func() bool { return attempts.Load() > 0 })
+
+	// pg_ctl gives up after 30 s: a stream holding the connection makes
+	// the stop fail, and with it the test.
+	if err := pg.stop("fast"); err != nil {
+		t.Fatalf("a fast shutdown with a failing batch: %v", err)
+	}
+	pg.start(t)
+	failing.Store(false)
+	waitFor(t, 30*time.Second, "the batch after the restart", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(delivered) >= 5
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(delivered[:5], []int64{1, 2, 3, 4, 5}) {
+		t.Errorf("delivered %v, want 1..5 in order", delivered)
+	}
 }
 
 func testRestart(t *testing.T, pg *cluster, mode string) {

@@ -365,6 +365,10 @@ type session struct {
 	// Receiver state.
 	lastSent   pglogrepl.LSN
 	nextStatus time.Time
+
+	// releasedErr is why the deliverer let the connection go (see
+	// releaseAfter).
+	releasedErr error
 }
 
 // session connects, streams until ctx is done or the connection breaks,
@@ -416,6 +420,11 @@ func (s *Stream) session(ctx context.Context, deliver func(context.Context, Batc
 	}
 	if ctx.Err() != nil {
 		return true, nil
+	}
+	if ss.releasedErr != nil {
+		// Not reported as streamed, so that Run's backoff keeps growing
+		// while the batch keeps failing.
+		return false, ss.releasedErr
 	}
 	return true, ss.classify(recvErr)
 }
@@ -858,9 +867,17 @@ behind:
 	return b, end, true
 }
 
+// releaseAfter is how many failed attempts at one batch a session makes
+// before it lets its connection go. A fast shutdown of PostgreSQL waits
+// until every replication client has confirmed what it was sent, so a
+// session holding a batch it cannot deliver would hold the server's
+// shutdown (and its slot) for as long as the failure lasts. The batch
+// comes again on the next connection.
+const releaseAfter = 3
+
 // deliver calls deliver until it succeeds, with a backoff between
-// failures, and reports whether it did; it gives up when ctx is done or
-// the connection breaks.
+// failures, and reports whether it did; it gives up when ctx is done,
+// the connection breaks, or after releaseAfter failures.
 func (ss *session) deliver(ctx context.Context, b Batch, deliver func(context.Context, Batch) error) bool {
 	s := ss.s
 	backoff := s.o.RetryMin
@@ -873,6 +890,11 @@ func (ss *session) deliver(ctx context.Context, b Batch, deliver func(context.Co
 			return true
 		}
 		if ctx.Err() != nil {
+			return false
+		}
+		if attempt >= releaseAfter {
+			s.o.Logger.Warn("change batch keeps failing; releasing the connection, to deliver it again on the next", "changes", len(b.Changes), "attempts", attempt, "err", err)
+			ss.releasedErr = fmt.Errorf("a batch of %d changes failed %d times: %w", len(b.Changes), attempt, err)
 			return false
 		}
 		s.o.Logger.Warn("change batch failed; retrying", "changes", len(b.Changes), "attempt", attempt, "err", err, "in", backoff)
