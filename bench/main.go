@@ -35,6 +35,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -145,6 +146,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			rows, err = b.schedule(ctx)
 		case "async":
 			rows, err = b.async(ctx)
+		case "pgtrigger":
+			rows, err = b.pgtrigger(ctx)
 		default:
 			err = fmt.Errorf("unknown scenario %q", sc)
 		}
@@ -198,6 +201,8 @@ type bench struct {
 	mu    sync.Mutex
 	inits map[string][]time.Duration // function -> init durations of cold starts
 	runs  map[string][]time.Duration // function -> run durations of cold starts
+	// tap, when set by a scenario, sees every engine record.
+	tap atomic.Pointer[func(*engine.Record)]
 }
 
 func newBench(ctx context.Context, o options, log io.Writer) (*bench, error) {
@@ -342,6 +347,9 @@ func (b *bench) lambdaGo(ctx context.Context) ([]row, error) {
 }
 
 func (b *bench) observe(r *engine.Record) {
+	if tap := b.tap.Load(); tap != nil {
+		(*tap)(r)
+	}
 	if !r.Cold {
 		return
 	}
