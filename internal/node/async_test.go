@@ -230,21 +230,11 @@ func TestAsyncKillNode(t *testing.T) {
 		t.Skip("builds and runs the gust binary")
 	}
 	buildGuests(t)
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "gust")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/gust")
-	build.Dir = repoRoot(t)
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	data := filepath.Join(dir, "data")
+	bin := buildGust(t)
+	data := filepath.Join(t.TempDir(), "data")
 
 	cmd, url := startGust(t, bin, data)
-	key, err := creds.ReadFile(filepath.Join(data, node.CredentialsFile), "default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := client.New(url, client.Credentials{AccessKeyID: key.AccessKeyID, SecretAccessKey: key.SecretAccessKey})
+	c := gustClient(t, url, data)
 	deployGuest(t, c, "work", 10)
 	ctx := context.Background()
 	const count = 40
@@ -287,7 +277,7 @@ func TestAsyncKillNode(t *testing.T) {
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
 	}()
-	c = client.New(url, client.Credentials{AccessKeyID: key.AccessKeyID, SecretAccessKey: key.SecretAccessKey})
+	c = gustClient(t, url, data)
 	t0 := time.Now()
 	for _, id := range ids {
 		rec := finalRecord(t, c, id, 60*time.Second)
@@ -301,6 +291,29 @@ func TestAsyncKillNode(t *testing.T) {
 var upURL = regexp.MustCompile(`gust is up on (http://\S+)`)
 
 // startGust runs `gust up` on a free port and returns its URL.
+// buildGust builds the gust binary into a temporary directory.
+func buildGust(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "gust")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/gust")
+	build.Dir = repoRoot(t)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// gustClient is a client of the gust process serving url from data, with
+// the admin key it wrote there.
+func gustClient(t *testing.T, url, data string) *client.Client {
+	t.Helper()
+	key, err := creds.ReadFile(filepath.Join(data, node.CredentialsFile), "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client.New(url, client.Credentials{AccessKeyID: key.AccessKeyID, SecretAccessKey: key.SecretAccessKey})
+}
+
 func startGust(t *testing.T, bin, data string) (*exec.Cmd, string) {
 	t.Helper()
 	// 1 GB for instances: at most 4 async invocations run at once, so

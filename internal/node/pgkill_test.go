@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -19,8 +18,6 @@ import (
 
 	"github.com/gustfaas/gust/api"
 	"github.com/gustfaas/gust/client"
-	"github.com/gustfaas/gust/internal/creds"
-	"github.com/gustfaas/gust/internal/node"
 )
 
 // pgRecorder is a Python function that records each batch of row
@@ -89,20 +86,10 @@ func TestPostgresTriggerKillNode(t *testing.T) {
 	}
 
 	buildGuests(t)
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "gust")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/gust")
-	build.Dir = repoRoot(t)
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	data := filepath.Join(dir, "data")
+	bin := buildGust(t)
+	data := filepath.Join(t.TempDir(), "data")
 	cmd, url := startGust(t, bin, data)
-	key, err := creds.ReadFile(filepath.Join(data, node.CredentialsFile), "default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := client.New(url, client.Credentials{AccessKeyID: key.AccessKeyID, SecretAccessKey: key.SecretAccessKey})
+	c := gustClient(t, url, data)
 	if _, err := c.CreateBucket(ctx, api.BucketKV, "deliveries", api.CreateBucketRequest{}); err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +168,7 @@ func TestPostgresTriggerKillNode(t *testing.T) {
 		cmd.Wait()
 	}()
 	close(restarted)
-	c = client.New(url, client.Credentials{AccessKeyID: key.AccessKeyID, SecretAccessKey: key.SecretAccessKey})
+	c = gustClient(t, url, data)
 	rec.c = c
 	if err := <-insertDone; err != nil {
 		t.Fatal(err)
