@@ -37,6 +37,7 @@ import (
 
 	"github.com/gustfaas/gust/api"
 	"github.com/gustfaas/gust/internal/creds"
+	"github.com/gustfaas/gust/internal/kvwatch"
 	"github.com/gustfaas/gust/internal/registry"
 )
 
@@ -132,8 +133,7 @@ type Keyring struct {
 	mkID string // fingerprint of the master key
 	// tokenKey signs function tokens (derived from the master key).
 	tokenKey []byte
-	watcher  jetstream.KeyWatcher
-	done     chan struct{}
+	watch    *kvwatch.Watch
 
 	// admin serialises this node's changes that must keep an admin key.
 	admin sync.Mutex
@@ -171,7 +171,7 @@ func Open(ctx context.Context, st Store, dataDir string) (*Keyring, error) {
 		return nil, fmt.Errorf("keyring: %w", err)
 	}
 	k := &Keyring{st: st, aead: aead, mkID: fingerprint(mk), tokenKey: deriveKey(mk, "gust function tokens"),
-		done: make(chan struct{}), view: map[string]*entry{}, revs: map[string]uint64{}}
+		view: map[string]*entry{}, revs: map[string]uint64{}}
 	if k.kv, err = st.KeyValue(ctx, kvConfig(Bucket)); err != nil {
 		return nil, err
 	}
@@ -179,53 +179,27 @@ func Open(ctx context.Context, st Store, dataDir string) (*Keyring, error) {
 		return nil, err
 	}
 
-	w, err := k.kv.WatchAll(context.Background())
-	if err != nil {
-		return nil, fmt.Errorf("watch keys: %w", err)
-	}
-	k.watcher = w
-	// The watcher sends every current value, then nil.
-	for {
-		select {
-		case e, ok := <-w.Updates():
-			if !ok {
-				return nil, errors.New("key watch closed while loading")
-			}
-			if e == nil {
-				go k.watch()
-				return k, nil
-			}
-			k.apply(e)
-			var rec record
-			if e.Operation() == jetstream.KeyValuePut && json.Unmarshal(e.Value(), &rec) == nil &&
-				rec.AccessKeyID != "" && rec.SecretAccessKey == "" && rec.MasterKey != k.mkID {
-				_ = w.Stop()
-				return nil, fmt.Errorf("keyring: key %s was sealed with master key %s, but %s holds master key %s: "+
-					"every node sharing the %s bucket needs the same %s (copy it from a node that has it, or restore it from a backup)",
-					e.Key(), rec.MasterKey, mkPath, k.mkID, Bucket, MasterKeyFile)
-			}
-		case <-ctx.Done():
-			_ = w.Stop()
-			return nil, fmt.Errorf("load keys: %w", ctx.Err())
+	// A key sealed with another master key stops the loading: this node
+	// could not open it. (One such node writes later is kept, listed but
+	// unusable, as decode does.)
+	if k.watch, err = kvwatch.Follow(ctx, k.kv, "keys", func(e jetstream.KeyValueEntry) error {
+		k.apply(e)
+		var rec record
+		if e.Operation() == jetstream.KeyValuePut && json.Unmarshal(e.Value(), &rec) == nil &&
+			rec.AccessKeyID != "" && rec.SecretAccessKey == "" && rec.MasterKey != k.mkID {
+			return fmt.Errorf("keyring: key %s was sealed with master key %s, but %s holds master key %s: "+
+				"every node sharing the %s bucket needs the same %s (copy it from a node that has it, or restore it from a backup)",
+				e.Key(), rec.MasterKey, mkPath, k.mkID, Bucket, MasterKeyFile)
 		}
+		return nil
+	}); err != nil {
+		return nil, err
 	}
+	return k, nil
 }
 
 // Close stops the watch. The keyring keeps answering from its last view.
-func (k *Keyring) Close() error {
-	err := k.watcher.Stop()
-	<-k.done
-	return err
-}
-
-func (k *Keyring) watch() {
-	defer close(k.done)
-	for e := range k.watcher.Updates() {
-		if e != nil {
-			k.apply(e)
-		}
-	}
-}
+func (k *Keyring) Close() error { return k.watch.Stop() }
 
 // apply folds one KV entry into the view unless a newer one was applied.
 func (k *Keyring) apply(e jetstream.KeyValueEntry) {

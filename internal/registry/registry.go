@@ -20,6 +20,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/gustfaas/gust/internal/kvwatch"
 )
 
 // Bucket names.
@@ -89,8 +91,7 @@ type Registry struct {
 	revs     map[string]uint64 // last applied KV revision per key, deletes included
 	onChange []func(Change)
 
-	watcher jetstream.KeyWatcher
-	done    chan struct{}
+	watch *kvwatch.Watch
 }
 
 // Keys in the functions bucket: NAME for $LATEST, NAME.v.N for published
@@ -140,40 +141,14 @@ func Open(ctx context.Context, st Store) (*Registry, error) {
 		code: code,
 		view: map[string]*entry{},
 		revs: map[string]uint64{},
-		done: make(chan struct{}),
 	}
-	w, err := kv.WatchAll(context.Background())
-	if err != nil {
-		return nil, fmt.Errorf("watch functions: %w", err)
-	}
-	r.watcher = w
-	// The watcher sends every current value, then nil.
-	for {
-		select {
-		case e, ok := <-w.Updates():
-			if !ok {
-				return nil, errors.New("function watch closed while loading")
-			}
-			if e == nil {
-				go r.watch()
-				return r, nil
-			}
-			r.apply(e.Key(), e.Revision(), e.Operation(), e.Value())
-		case <-ctx.Done():
-			_ = w.Stop()
-			return nil, fmt.Errorf("load functions: %w", ctx.Err())
-		}
-	}
-}
-
-func (r *Registry) watch() {
-	defer close(r.done)
-	for e := range r.watcher.Updates() {
-		if e == nil {
-			continue
-		}
+	if r.watch, err = kvwatch.Follow(ctx, kv, "functions", func(e jetstream.KeyValueEntry) error {
 		r.apply(e.Key(), e.Revision(), e.Operation(), e.Value())
+		return nil
+	}); err != nil {
+		return nil, err
 	}
+	return r, nil
 }
 
 // OnChange registers fn to be called after every change to the view, in
@@ -826,8 +801,4 @@ func (r *Registry) codeInUse(digest string) bool {
 }
 
 // Close stops the watch.
-func (r *Registry) Close() error {
-	err := r.watcher.Stop()
-	<-r.done
-	return err
-}
+func (r *Registry) Close() error { return r.watch.Stop() }

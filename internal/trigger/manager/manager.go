@@ -40,6 +40,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/gustfaas/gust/api"
+	"github.com/gustfaas/gust/internal/kvwatch"
 )
 
 // Bucket is the KV bucket of trigger definitions.
@@ -182,8 +183,7 @@ type Manager struct {
 	log *slog.Logger
 	kv  jetstream.KeyValue
 
-	watcher jetstream.KeyWatcher
-	done    chan struct{}
+	watch *kvwatch.Watch
 
 	mu      sync.Mutex
 	closed  bool
@@ -222,29 +222,15 @@ func Open(ctx context.Context, st Store, cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("triggers bucket: %w", err)
 	}
-	m := &Manager{cfg: cfg, log: cfg.Logger, kv: kv, done: make(chan struct{}), running: map[string]*run{}}
-	w, err := kv.WatchAll(context.Background())
-	if err != nil {
-		return nil, fmt.Errorf("watch triggers: %w", err)
+	m := &Manager{cfg: cfg, log: cfg.Logger, kv: kv, running: map[string]*run{}}
+	if m.watch, err = kvwatch.Follow(ctx, kv, "triggers", func(e jetstream.KeyValueEntry) error {
+		m.apply(e)
+		return nil
+	}); err != nil {
+		m.Close() // the runs started while loading
+		return nil, err
 	}
-	m.watcher = w
-	// The watcher sends every current value, then nil.
-	for {
-		select {
-		case e, ok := <-w.Updates():
-			if !ok {
-				return nil, errors.New("trigger watch closed while loading")
-			}
-			if e == nil {
-				go m.watch()
-				return m, nil
-			}
-			m.apply(e)
-		case <-ctx.Done():
-			_ = w.Stop()
-			return nil, fmt.Errorf("load triggers: %w", ctx.Err())
-		}
-	}
+	return m, nil
 }
 
 // Close stops every trigger and waits for them.
@@ -258,8 +244,10 @@ func (m *Manager) Close() error {
 	runs := m.running
 	m.running = map[string]*run{}
 	m.mu.Unlock()
-	err := m.watcher.Stop()
-	<-m.done
+	var err error
+	if m.watch != nil {
+		err = m.watch.Stop()
+	}
 	for _, r := range runs {
 		r.cancel()
 	}
@@ -267,15 +255,6 @@ func (m *Manager) Close() error {
 		<-r.done
 	}
 	return err
-}
-
-func (m *Manager) watch() {
-	defer close(m.done)
-	for e := range m.watcher.Updates() {
-		if e != nil {
-			m.apply(e)
-		}
-	}
 }
 
 // apply brings this node's runs in line with one bucket change.

@@ -51,6 +51,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/gustfaas/gust/api"
+	"github.com/gustfaas/gust/internal/kvwatch"
 	"github.com/gustfaas/gust/internal/registry"
 	"github.com/gustfaas/gust/internal/trigger/cron"
 )
@@ -187,11 +188,10 @@ type Scheduler struct {
 	states jetstream.KeyValue
 	leases jetstream.KeyValue
 
-	watcher jetstream.KeyWatcher
+	watch   *kvwatch.Watch // nil for a scheduler that fires nothing
 	mu      sync.Mutex
 	runners map[string]*runner
 	closed  bool
-	done    chan struct{} // closed when the watch loop ends
 }
 
 // runner fires one active schedule's ticks.
@@ -220,7 +220,7 @@ func Open(ctx context.Context, st Store, cfg Config) (*Scheduler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Scheduler{cfg: cfg, log: cfg.Logger, runners: map[string]*runner{}, done: make(chan struct{})}
+	s := &Scheduler{cfg: cfg, log: cfg.Logger, runners: map[string]*runner{}}
 	var err error
 	if s.defs, err = st.KeyValue(ctx, jetstream.KeyValueConfig{Bucket: Bucket, Description: "Gust schedules", History: 1}); err != nil {
 		return nil, err
@@ -232,40 +232,16 @@ func Open(ctx context.Context, st Store, cfg Config) (*Scheduler, error) {
 		return nil, err
 	}
 	if cfg.Enqueuer == nil {
-		close(s.done)
 		return s, nil
 	}
-	w, err := s.defs.WatchAll(context.Background())
-	if err != nil {
-		return nil, fmt.Errorf("watch schedules: %w", err)
+	if s.watch, err = kvwatch.Follow(ctx, s.defs, "schedules", func(e jetstream.KeyValueEntry) error {
+		s.apply(e)
+		return nil
+	}); err != nil {
+		s.stopAll()
+		return nil, err
 	}
-	s.watcher = w
-	for {
-		select {
-		case e, ok := <-w.Updates():
-			if !ok {
-				return nil, errors.New("schedule watch closed while loading")
-			}
-			if e == nil {
-				go s.watch()
-				return s, nil
-			}
-			s.apply(e)
-		case <-ctx.Done():
-			_ = w.Stop()
-			s.stopAll()
-			return nil, fmt.Errorf("load schedules: %w", ctx.Err())
-		}
-	}
-}
-
-func (s *Scheduler) watch() {
-	defer close(s.done)
-	for e := range s.watcher.Updates() {
-		if e != nil {
-			s.apply(e)
-		}
-	}
+	return s, nil
 }
 
 // apply starts, restarts or stops the runner of a changed schedule.
@@ -310,11 +286,10 @@ func (s *Scheduler) Close() error {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
-	if s.watcher != nil {
-		_ = s.watcher.Stop()
+	if s.watch != nil {
+		_ = s.watch.Stop()
 	}
 	s.stopAll()
-	<-s.done
 	return nil
 }
 
