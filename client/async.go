@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"time"
 
 	"github.com/gustfaas/gust/api"
 )
@@ -66,45 +65,13 @@ func (c *Client) InvokeAsync(ctx context.Context, name string, payload []byte, o
 	return acc, nil
 }
 
-// InvocationRecord is the durable state of an asynchronous invocation.
-type InvocationRecord struct {
-	ID        string `json:"id"`
-	Function  string `json:"function"`
-	Qualifier string `json:"qualifier,omitempty"`
-	// Version is the version that ran last.
-	Version string `json:"version,omitempty"`
-	// Status is queued, running, succeeded, failed or dead-lettered.
-	Status string `json:"status"`
-	// Attempts counts runs of the function; Throttles tries the node
-	// refused (throttles, node errors).
-	Attempts    int              `json:"attempts"`
-	Throttles   int              `json:"throttles,omitempty"`
-	Enqueued    time.Time        `json:"enqueued"`
-	Started     time.Time        `json:"started,omitzero"`
-	Finished    time.Time        `json:"finished,omitzero"`
-	NextAttempt time.Time        `json:"nextAttempt,omitzero"`
-	Error       *InvocationError `json:"error,omitempty"`
-	// Reason says why a failed invocation failed for good
-	// (RetriesExhausted, EventAgeExceeded, FunctionNotFound).
-	Reason     string `json:"reason,omitempty"`
-	Source     string `json:"source,omitempty"`
-	Replay     int    `json:"replay,omitempty"`
-	DeadLetter string `json:"deadLetter,omitempty"`
-}
-
-// InvocationError is why an invocation failed.
-type InvocationError struct {
-	Type    string `json:"type"`
-	Message string `json:"message"`
-}
-
 // Invocation returns an asynchronous invocation's record; an unknown id
 // is an *api.Error with code ResourceNotFoundException.
-func (c *Client) Invocation(ctx context.Context, id string) (InvocationRecord, error) {
+func (c *Client) Invocation(ctx context.Context, id string) (api.InvocationRecord, error) {
 	if id == "" {
-		return InvocationRecord{}, errors.New("client: request id is empty")
+		return api.InvocationRecord{}, errors.New("client: request id is empty")
 	}
-	var out InvocationRecord
+	var out api.InvocationRecord
 	err := c.doJSON(ctx, http.MethodGet, []string{"gust", "v1", "invocations", id}, nil, nil, &out)
 	return out, err
 }

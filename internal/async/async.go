@@ -43,6 +43,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/gustfaas/gust/api"
 	"github.com/gustfaas/gust/internal/engine"
 	"github.com/gustfaas/gust/internal/registry"
 )
@@ -100,11 +101,11 @@ var DefaultRetryDelays = []time.Duration{time.Minute, 2 * time.Minute}
 
 // Record statuses.
 const (
-	StatusQueued       = "queued"
-	StatusRunning      = "running"
-	StatusSucceeded    = "succeeded"
-	StatusFailed       = "failed"
-	StatusDeadLettered = "dead-lettered"
+	StatusQueued       = api.InvocationQueued
+	StatusRunning      = api.InvocationRunning
+	StatusSucceeded    = api.InvocationSucceeded
+	StatusFailed       = api.InvocationFailed
+	StatusDeadLettered = api.InvocationDeadLettered
 )
 
 // Reasons an invocation failed for good (Record.Reason), as Lambda names
@@ -181,45 +182,11 @@ func (inv Invocation) start() time.Time {
 	return inv.Enqueued
 }
 
-// Error is why an invocation failed: a function error's type and message,
-// or a node-side reason.
-type Error struct {
-	Type    string `json:"type"`
-	Message string `json:"message"`
-}
+// Error is why an invocation failed (api.InvocationError).
+type Error = api.InvocationError
 
-// Record is the durable state of one invocation.
-type Record struct {
-	ID        string `json:"id"`
-	Function  string `json:"function"`
-	Qualifier string `json:"qualifier,omitempty"`
-	// Version is the version that ran last.
-	Version string `json:"version,omitempty"`
-	Status  string `json:"status"`
-	// Attempts counts runs of the function (a throttled try is not one).
-	Attempts int `json:"attempts"`
-	// Throttles counts tries refused by the node (throttles, node errors).
-	Throttles int       `json:"throttles,omitempty"`
-	Enqueued  time.Time `json:"enqueued"`
-	// Started is when the first run started; Finished when the outcome
-	// was final.
-	Started  time.Time `json:"started,omitzero"`
-	Finished time.Time `json:"finished,omitzero"`
-	// NextAttempt is when a queued invocation waiting to retry runs next.
-	NextAttempt time.Time `json:"nextAttempt,omitzero"`
-	Error       *Error    `json:"error,omitempty"`
-	// Reason says why a failed invocation failed for good.
-	Reason string `json:"reason,omitempty"`
-	Source string `json:"source,omitempty"`
-	Replay int    `json:"replay,omitempty"`
-	// DeadLetter names where a dead-lettered invocation went.
-	DeadLetter string `json:"deadLetter,omitempty"`
-}
-
-// Final reports whether the record's outcome is decided.
-func (r Record) Final() bool {
-	return r.Status == StatusSucceeded || r.Status == StatusFailed || r.Status == StatusDeadLettered
-}
+// Record is the durable state of one invocation (api.InvocationRecord).
+type Record = api.InvocationRecord
 
 // stored is a record as kept in KV: with the stream sequence of the
 // message it belongs to (to tell a redelivery from a repeat) and, while

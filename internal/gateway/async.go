@@ -15,8 +15,6 @@ import (
 
 // Asynchronous invocation: paths and headers Gust adds to Lambda's.
 const (
-	// InvocationsPath serves invocation records: GET InvocationsPath/{id}.
-	InvocationsPath = "/gust/v1/invocations"
 	// HeaderGustInvocationType set to Event makes a function URL request
 	// an asynchronous invocation.
 	HeaderGustInvocationType = "X-Gust-Invocation-Type"
@@ -42,7 +40,7 @@ func (g *Gateway) asyncRoutes(route func(pattern, action string, limit int64, h 
 	if g.cfg.Async == nil {
 		return
 	}
-	route("GET "+InvocationsPath+"/{id}", "gust:GetInvocation", 0, g.getInvocation)
+	route("GET "+api.InvocationsPath+"/{id}", "gust:GetInvocation", 0, g.getInvocation)
 }
 
 func (g *Gateway) getInvocation(w http.ResponseWriter, r *http.Request, _ []byte) {

@@ -56,7 +56,7 @@ func deployGuest(t *testing.T, c *client.Client, name string, timeoutSec int32) 
 }
 
 // finalRecord polls id's record until it is final.
-func finalRecord(t *testing.T, c *client.Client, id string, within time.Duration) client.InvocationRecord {
+func finalRecord(t *testing.T, c *client.Client, id string, within time.Duration) api.InvocationRecord {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
