@@ -436,6 +436,15 @@ func (c *Client) doJSON(ctx context.Context, method string, segs []string, q url
 // do signs and sends a request, returning the response when its status is
 // 2xx and an *api.Error otherwise. segs are unescaped path segments.
 func (c *Client) do(ctx context.Context, method string, segs []string, q url.Values, h http.Header, body []byte) (*http.Response, error) {
+	sum := sha256.Sum256(body)
+	return c.send(ctx, method, segs, q, h, bytes.NewReader(body), int64(len(body)), hex.EncodeToString(sum[:]))
+}
+
+// send sends a request of size bytes (-1: unknown) read from body, signed
+// with payloadHash (the body's hex SHA-256, or unsignedPayload), and
+// returns the response of a 2xx answer; any other is decoded into an
+// error.
+func (c *Client) send(ctx context.Context, method string, segs []string, q url.Values, h http.Header, body io.Reader, size int64, payloadHash string) (*http.Response, error) {
 	if c.err != nil {
 		return nil, c.err
 	}
@@ -451,12 +460,17 @@ func (c *Client) do(ctx context.Context, method string, segs []string, q url.Val
 	if q != nil {
 		u.RawQuery = q.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
-	if len(body) == 0 {
+	switch {
+	case size == 0:
 		req.Body, req.ContentLength = http.NoBody, 0
+	case size > 0:
+		req.ContentLength = size
+	default:
+		req.ContentLength = -1
 	}
 	// The string form of u may re-escape the path; keep exactly ours.
 	req.URL.Path, req.URL.RawPath = u.Path, u.RawPath
@@ -464,8 +478,7 @@ func (c *Client) do(ctx context.Context, method string, segs []string, q url.Val
 		req.Header[k] = vs
 	}
 	req.Header.Set("User-Agent", c.userAgent)
-	sum := sha256.Sum256(body)
-	if err := c.signer.SignHTTP(ctx, c.creds, req, hex.EncodeToString(sum[:]), signingService, c.region, time.Now()); err != nil {
+	if err := c.signer.SignHTTP(ctx, c.creds, req, payloadHash, signingService, c.region, time.Now()); err != nil {
 		return nil, fmt.Errorf("client: sign request: %w", err)
 	}
 	resp, err := c.http.Do(req)

@@ -267,39 +267,15 @@ func (c *Client) PutObject(ctx context.Context, bucket, name string, r io.Reader
 	if err := checkEntry(bucket, "object name", name); err != nil {
 		return out, err
 	}
-	if c.err != nil {
-		return out, c.err
-	}
-	u := c.urlOf(pathOf(api.ObjectsPath, bucket, name), nil)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, u.String(), r)
-	if err != nil {
-		return out, fmt.Errorf("client: %w", err)
-	}
-	req.URL.Path, req.URL.RawPath = u.Path, u.RawPath
-	switch {
-	case size == 0:
-		req.Body, req.ContentLength = http.NoBody, 0
-	case size > 0:
-		req.ContentLength = size
-	default:
-		req.ContentLength = -1
-	}
+	h := http.Header{"X-Amz-Content-Sha256": {unsignedPayload}}
 	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
+		h.Set("Content-Type", contentType)
 	}
-	req.Header.Set("User-Agent", c.userAgent)
-	req.Header.Set("X-Amz-Content-Sha256", unsignedPayload)
-	if err := c.signer.SignHTTP(ctx, c.creds, req, unsignedPayload, signingService, c.region, time.Now()); err != nil {
-		return out, fmt.Errorf("client: sign request: %w", err)
-	}
-	resp, err := c.http.Do(req)
+	resp, err := c.send(ctx, http.MethodPut, pathOf(api.ObjectsPath, bucket, name), nil, h, r, size, unsignedPayload)
 	if err != nil {
-		return out, fmt.Errorf("PUT %s: %w", req.URL.Path, err)
+		return out, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return out, decodeError(resp)
-	}
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
 		return out, fmt.Errorf("put object %s/%s: decode response: %w", bucket, name, err)
 	}
@@ -309,24 +285,6 @@ func (c *Client) PutObject(ctx context.Context, bucket, name string, r io.Reader
 // PutObjectBytes stores b as an object.
 func (c *Client) PutObjectBytes(ctx context.Context, bucket, name string, b []byte, contentType string) (api.ObjectInfo, error) {
 	return c.PutObject(ctx, bucket, name, bytes.NewReader(b), int64(len(b)), contentType)
-}
-
-// urlOf is the URL of the path segments segs (each escaped whole) with
-// query q.
-func (c *Client) urlOf(segs []string, q url.Values) url.URL {
-	u := *c.endpoint
-	var p, raw strings.Builder
-	p.WriteString(strings.TrimRight(u.Path, "/"))
-	raw.WriteString(strings.TrimRight(u.EscapedPath(), "/"))
-	for _, s := range segs {
-		p.WriteString("/" + s)
-		raw.WriteString("/" + escapeSegment(s))
-	}
-	u.Path, u.RawPath = p.String(), raw.String()
-	if q != nil {
-		u.RawQuery = q.Encode()
-	}
-	return u
 }
 
 // objectOf reads an object's description from a GET or HEAD answer.
