@@ -450,47 +450,74 @@ func pages[T any](ctx context.Context, l listFlags, page func(context.Context, c
 	}
 }
 
-func (a *app) kvListCommand() *cobra.Command {
-	var l listFlags
+// listing describes one of the storage list commands.
+type listing[T any] struct {
+	name   string // the command, for errors: "kv ls"
+	short  string
+	noun   string // what is listed, plural: "keys"
+	header string // the table's header, tab-separated
+	page   func(ctx context.Context, c *client.Client, bucket string, o client.ListOptions) ([]T, string, error)
+	row    func(T) string // one table row, tab-separated
+	json   func(items []T, next string) any
+}
+
+// listCommand is `ls BUCKET` for l: every page (or one of --limit), as a
+// table or as JSON, and on stderr the marker of what follows.
+func listCommand[T any](a *app, l listing[T]) *cobra.Command {
+	var f listFlags
 	cmd := &cobra.Command{
 		Use:     "ls BUCKET",
 		Aliases: []string{"list"},
-		Short:   "List a bucket's keys, in byte order",
+		Short:   l.short,
 		Args:    exactArgs("BUCKET"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := l.check(); err != nil {
+			if err := f.check(); err != nil {
 				return err
 			}
 			c, err := a.client()
 			if err != nil {
 				return err
 			}
-			keys, next, err := pages(cmd.Context(), l, func(ctx context.Context, o client.ListOptions) ([]api.KVKey, string, error) {
-				p, err := c.KVList(ctx, args[0], o)
-				return p.Keys, p.NextMarker, err
+			items, next, err := pages(cmd.Context(), f, func(ctx context.Context, o client.ListOptions) ([]T, string, error) {
+				return l.page(ctx, c, args[0], o)
 			})
 			if err != nil {
-				return fmt.Errorf("kv ls %s: %w", args[0], err)
+				return fmt.Errorf("%s %s: %w", l.name, args[0], err)
 			}
 			if a.output == outputJSON {
-				return writeJSON(a.env.Stdout, api.KVKeyList{Keys: nonNil(keys), NextMarker: next})
+				return writeJSON(a.env.Stdout, l.json(nonNil(items), next))
 			}
 			w := tabwriter.NewWriter(a.env.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "KEY\tREVISION\tSIZE\tMODIFIED")
-			for _, k := range keys {
-				fmt.Fprintf(w, "%s\t%d\t%s\t%s\n", k.Key, k.Revision, humanBytes(k.Size), formatTick(k.Modified))
+			fmt.Fprintln(w, l.header)
+			for _, it := range items {
+				fmt.Fprintln(w, l.row(it))
 			}
 			if err := w.Flush(); err != nil {
 				return err
 			}
 			if next != "" {
-				fmt.Fprintf(a.env.Stderr, "more keys follow: --marker %s\n", next)
+				fmt.Fprintf(a.env.Stderr, "more %s follow: --marker %s\n", l.noun, next)
 			}
 			return nil
 		},
 	}
-	l.add(cmd, "keys")
+	f.add(cmd, l.noun)
 	return cmd
+}
+
+func (a *app) kvListCommand() *cobra.Command {
+	return listCommand(a, listing[api.KVKey]{
+		name: "kv ls", short: "List a bucket's keys, in byte order", noun: "keys",
+		header: "KEY\tREVISION\tSIZE\tMODIFIED",
+		page: func(ctx context.Context, c *client.Client, bucket string, o client.ListOptions) ([]api.KVKey, string, error) {
+			p, err := c.KVList(ctx, bucket, o)
+			return p.Keys, p.NextMarker, err
+		},
+		row: func(k api.KVKey) string {
+			return fmt.Sprintf("%s\t%d\t%s\t%s", k.Key, k.Revision, humanBytes(k.Size), formatTick(k.Modified))
+		},
+		json: func(keys []api.KVKey, next string) any { return api.KVKeyList{Keys: keys, NextMarker: next} },
+	})
 }
 
 func nonNil[T any](s []T) []T {
@@ -642,46 +669,18 @@ func (a *app) objectStatCommand() *cobra.Command {
 }
 
 func (a *app) objectListCommand() *cobra.Command {
-	var l listFlags
-	cmd := &cobra.Command{
-		Use:     "ls BUCKET",
-		Aliases: []string{"list"},
-		Short:   "List a bucket's objects, in byte order of their names",
-		Args:    exactArgs("BUCKET"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := l.check(); err != nil {
-				return err
-			}
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			objs, next, err := pages(cmd.Context(), l, func(ctx context.Context, o client.ListOptions) ([]api.ObjectInfo, string, error) {
-				p, err := c.ListObjects(ctx, args[0], o)
-				return p.Objects, p.NextMarker, err
-			})
-			if err != nil {
-				return fmt.Errorf("objects ls %s: %w", args[0], err)
-			}
-			if a.output == outputJSON {
-				return writeJSON(a.env.Stdout, api.ObjectList{Objects: nonNil(objs), NextMarker: next})
-			}
-			w := tabwriter.NewWriter(a.env.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "NAME\tSIZE\tTYPE\tMODIFIED")
-			for _, o := range objs {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", o.Name, humanBytes(o.Size), o.ContentType, formatTick(o.Modified))
-			}
-			if err := w.Flush(); err != nil {
-				return err
-			}
-			if next != "" {
-				fmt.Fprintf(a.env.Stderr, "more objects follow: --marker %s\n", next)
-			}
-			return nil
+	return listCommand(a, listing[api.ObjectInfo]{
+		name: "objects ls", short: "List a bucket's objects, in byte order of their names", noun: "objects",
+		header: "NAME\tSIZE\tTYPE\tMODIFIED",
+		page: func(ctx context.Context, c *client.Client, bucket string, o client.ListOptions) ([]api.ObjectInfo, string, error) {
+			p, err := c.ListObjects(ctx, bucket, o)
+			return p.Objects, p.NextMarker, err
 		},
-	}
-	l.add(cmd, "objects")
-	return cmd
+		row: func(o api.ObjectInfo) string {
+			return fmt.Sprintf("%s\t%s\t%s\t%s", o.Name, humanBytes(o.Size), o.ContentType, formatTick(o.Modified))
+		},
+		json: func(objs []api.ObjectInfo, next string) any { return api.ObjectList{Objects: objs, NextMarker: next} },
+	})
 }
 
 func (a *app) objectRemoveCommand() *cobra.Command {
