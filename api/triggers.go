@@ -11,6 +11,18 @@ import "time"
 // publication, a durable consumer).
 const TriggersPath = "/gust/v1/triggers"
 
+// Bounds of triggers' settings, the same on the node and in `gust deploy`
+// and `gust trigger create`, which check them before sending.
+const (
+	MaxTriggerBatchSize   = 1000
+	MaxTriggerConcurrency = 100
+	MaxTriggerBatchWindow = 5 * time.Minute
+	// MaxQueueDeliver bounds QueueSource.MaxDeliver.
+	MaxQueueDeliver = 100
+	// MaxPostgresAttempts bounds PostgresSource.MaxAttempts.
+	MaxPostgresAttempts = 10
+)
+
 // Trigger kinds: exactly one of the matching fields of Trigger is set.
 const (
 	TriggerKV       = "kv"

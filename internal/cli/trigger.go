@@ -193,11 +193,11 @@ func (o *triggerFlags) trigger(f *pflag.FlagSet, name string, stdin io.Reader) (
 	if f.Changed("concurrency") && (o.concurrency < 1 || o.concurrency > project.MaxConcurrency) {
 		return t, usagef("--concurrency %d: want 1 to %d", o.concurrency, project.MaxConcurrency)
 	}
-	if f.Changed("max-deliver") && (o.maxDeliver < 1 || o.maxDeliver > project.MaxAttempts) {
-		return t, usagef("--max-deliver %d: want 1 to %d", o.maxDeliver, project.MaxAttempts)
+	if f.Changed("max-deliver") && (o.maxDeliver < 1 || o.maxDeliver > api.MaxQueueDeliver) {
+		return t, usagef("--max-deliver %d: want 1 to %d", o.maxDeliver, api.MaxQueueDeliver)
 	}
-	if f.Changed("max-attempts") && (o.maxAttempts < 1 || o.maxAttempts > project.MaxAttempts) {
-		return t, usagef("--max-attempts %d: want 1 to %d", o.maxAttempts, project.MaxAttempts)
+	if f.Changed("max-attempts") && (o.maxAttempts < 1 || o.maxAttempts > api.MaxPostgresAttempts) {
+		return t, usagef("--max-attempts %d: want 1 to %d", o.maxAttempts, api.MaxPostgresAttempts)
 	}
 	window := 0
 	if f.Changed("batch-window") {

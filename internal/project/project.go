@@ -91,10 +91,10 @@
 //	      dsn: ${ORDERS_DSN}     # postgres://... or key=value settings; required
 //	      tables: [public.orders]  # "schema.table" or "table" (public); required
 //	      events: [insert]       # insert, update, delete (default all)
-//	      batch_size: 50         # most changes per invocation, 1 to 10000 (node default 100)
+//	      batch_size: 50         # most changes per invocation, 1 to 1000 (node default 100)
 //	      batch_window: 100ms    # how long a batch may wait to fill: a duration or
 //	                             # seconds, up to 300s; default 0
-//	      max_attempts: 3        # tries of a failing change before it is dead-lettered (1 to 100)
+//	      max_attempts: 3        # tries of a failing change before it is dead-lettered (1 to 10)
 //	  jobs:
 //	    function: worker
 //	    queue:
@@ -102,9 +102,9 @@
 //	      subject: jobs.>        # a NATS subject (at most once); one of the two
 //	      filter_subject: jobs.a # stream only: the stream's messages on this subject
 //	      url: nats://host:4222  # an external NATS server; default the node's own
-//	      batch_size: 10         # 1 to 10000 (node default 10)
+//	      batch_size: 10         # 1 to 1000 (node default 10)
 //	      batch_window: 1s
-//	      concurrency: 2         # batches at once, 1 to 1000 (node default 1, in order)
+//	      concurrency: 2         # batches at once, 1 to 100 (node default 1, in order)
 //	      max_deliver: 3         # stream only: tries before a message is dead-lettered (1 to 100)
 //
 // In a DSN and a queue URL, ${NAME} is replaced by the environment

@@ -25,10 +25,9 @@ type Trigger struct {
 // Bounds on a trigger's settings.
 const (
 	MaxTriggerNameLen = 64
-	MaxBatchSize      = 10000
-	MaxConcurrency    = 1000
-	MaxAttempts       = 100
-	MaxBatchWindow    = 300 * time.Second
+	MaxBatchSize      = api.MaxTriggerBatchSize
+	MaxConcurrency    = api.MaxTriggerConcurrency
+	MaxBatchWindow    = api.MaxTriggerBatchWindow
 )
 
 // EventsOf returns the events a trigger of kind may select, in their
@@ -254,7 +253,7 @@ func (p *parser) queueSource(n *yaml.Node, path string) *api.QueueSource {
 	}
 	if fe, ok := fields["max_deliver"]; ok && !streamGiven {
 		p.errorf(fe.key.Line, join(path, "max_deliver"), "applies to a stream: only (a subject's messages are delivered at most once)")
-	} else if v, ok := p.within(fields, path, "max_deliver", "a number of tries", 1, MaxAttempts); ok {
+	} else if v, ok := p.within(fields, path, "max_deliver", "a number of tries", 1, api.MaxQueueDeliver); ok {
 		q.MaxDeliver = v
 	}
 	return q
@@ -300,7 +299,7 @@ func (p *parser) postgresSource(n *yaml.Node, path string) *api.PostgresSource {
 	if v, ok := p.millis(fields, path, "batch_window"); ok {
 		pg.BatchWindowMs = v
 	}
-	if v, ok := p.within(fields, path, "max_attempts", "a number of tries", 1, MaxAttempts); ok {
+	if v, ok := p.within(fields, path, "max_attempts", "a number of tries", 1, api.MaxPostgresAttempts); ok {
 		pg.MaxAttempts = v
 	}
 	return pg

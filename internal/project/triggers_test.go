@@ -200,7 +200,7 @@ func TestParseTriggerErrors(t *testing.T) {
 		{"queue max_deliver without stream", "triggers:\n  t:\n    function: greet\n    queue: {subject: a, max_deliver: 2}\n", []string{
 			"7: triggers.t.queue.max_deliver: applies to a stream: only (a subject's messages are delivered at most once)"}},
 		{"queue batch size zero", "triggers:\n  t:\n    function: greet\n    queue: {subject: a, batch_size: 0}\n", []string{
-			"7: triggers.t.queue.batch_size: 0 is out of range: want a number of messages from 1 to 10000"}},
+			"7: triggers.t.queue.batch_size: 0 is out of range: want a number of messages from 1 to 1000"}},
 		{"queue concurrency a string", "triggers:\n  t:\n    function: greet\n    queue: {subject: a, concurrency: many}\n", []string{
 			"7: triggers.t.queue.concurrency: want a number of batches at once, got \"many\""}},
 		{"queue bad window", "triggers:\n  t:\n    function: greet\n    queue: {subject: a, batch_window: 10m}\n", []string{

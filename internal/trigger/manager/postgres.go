@@ -47,8 +47,8 @@ func (p *Postgres) Validate(t *api.Trigger) error {
 	if s.MaxAttempts == 0 {
 		s.MaxAttempts = 3
 	}
-	if s.MaxAttempts < 1 || s.MaxAttempts > 10 {
-		return invalid("postgres.maxAttempts", "postgres.maxAttempts %d is out of range: 1 to 10", s.MaxAttempts)
+	if s.MaxAttempts < 1 || s.MaxAttempts > api.MaxPostgresAttempts {
+		return invalid("postgres.maxAttempts", "postgres.maxAttempts %d is out of range: 1 to %d", s.MaxAttempts, api.MaxPostgresAttempts)
 	}
 	if s.BatchWindowMs < 0 || s.BatchWindowMs > 60_000 {
 		return invalid("postgres.batchWindowMs", "postgres.batchWindowMs %d is out of range: 0 to 60000", s.BatchWindowMs)

@@ -45,15 +45,17 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/gustfaas/gust/api"
 )
 
 // Defaults and bounds of Config.
 const (
 	DefaultBatchSize = 100
-	MaxBatchSize     = 1000
+	MaxBatchSize     = api.MaxTriggerBatchSize
 	// MinBatchWindow and MaxBatchWindow bound a non-zero BatchWindow.
 	MinBatchWindow = time.Millisecond
-	MaxBatchWindow = 5 * time.Minute
+	MaxBatchWindow = api.MaxTriggerBatchWindow
 	// MaxNameLen bounds Config.Name, so that "gust_" + Name fits
 	// PostgreSQL's 63-byte identifiers.
 	MaxNameLen = 50

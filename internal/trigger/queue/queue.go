@@ -52,17 +52,19 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/gustfaas/gust/api"
 )
 
 // Defaults and bounds of Config.
 const (
 	DefaultBatchSize  = 10
-	MaxBatchSize      = 1000
-	MaxBatchWindow    = 5 * time.Minute
+	MaxBatchSize      = api.MaxTriggerBatchSize
+	MaxBatchWindow    = api.MaxTriggerBatchWindow
 	MinBatchWindow    = 10 * time.Millisecond
-	MaxConcurrency    = 100
+	MaxConcurrency    = api.MaxTriggerConcurrency
 	DefaultMaxDeliver = 3
-	MaxMaxDeliver     = 100
+	MaxMaxDeliver     = api.MaxQueueDeliver
 	DefaultRetryDelay = time.Second
 	// MaxRetryDelay caps the backoff before a failed message comes back.
 	MaxRetryDelay  = 5 * time.Minute
