@@ -387,6 +387,9 @@ func TestHTTP(t *testing.T) {
 		{"not http", "file:///etc/passwd", hostcall.CodeInvalid, "absolute http or https URL"},
 		{"relative", "/echo", hostcall.CodeInvalid, "absolute http or https URL"},
 	}
+	if _, err := do(ctx, "POST", allowed.URL+"/echo", "", strings.Repeat("x", hostcall.MaxRequestBytes+1)); code(err) != hostcall.CodeTooLarge {
+		t.Errorf("a request body over the limit = %v, want TooLarge", err)
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := do(ctx, "GET", tt.url, "", "")

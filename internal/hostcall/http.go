@@ -16,6 +16,9 @@ import (
 	"github.com/gustfaas/gust/internal/sandbox"
 )
 
+// MaxRequestBytes caps an outbound request's body: 6 MB, as responses.
+const MaxRequestBytes = 6 << 20
+
 // maxRedirects bounds the redirects an outbound request follows, each
 // checked against the allow-list.
 const maxRedirects = 10
@@ -89,6 +92,10 @@ func (h *host) httpDo(ctx context.Context, a [][]byte) ([][]byte, error) {
 	}
 	if !Allowed(hosts, u) {
 		return nil, h.denied("outbound host", u.Host, "grants.hosts")
+	}
+	if len(a[3]) > MaxRequestBytes {
+		return nil, &sandbox.HostError{Code: CodeTooLarge, Message: fmt.Sprintf(
+			"the body of %s %s is %d bytes, over the limit of %d", method, u.Redacted(), len(a[3]), MaxRequestBytes)}
 	}
 	hdr, err := textproto.NewReader(bufio.NewReader(io.MultiReader(bytes.NewReader(a[2]), strings.NewReader("\r\n")))).ReadMIMEHeader()
 	if err != nil {
