@@ -82,19 +82,24 @@ func (rt *Runtime) call(ctx context.Context, mod api.Module, stack []uint64) {
 	}
 	if in != nil {
 		in.pending = resp
+	} else {
+		rt.unserved.Store(mod, resp)
 	}
 	stack[0] = api.EncodeU32(uint32(len(resp)))
 }
 
 // take implements the host import gust.take(ptr).
 func (rt *Runtime) take(_ context.Context, mod api.Module, stack []uint64) {
+	// A guest pointing outside its memory gets nothing written; its
+	// decoder then reports a malformed response.
 	v, ok := rt.instances.Load(mod)
 	if !ok {
+		if resp, ok := rt.unserved.LoadAndDelete(mod); ok {
+			mod.Memory().Write(api.DecodeU32(stack[0]), resp.([]byte))
+		}
 		return
 	}
 	in := v.(*sdkInstance)
-	// A guest pointing outside its memory gets nothing written; its
-	// decoder then reports a malformed response.
 	mod.Memory().Write(api.DecodeU32(stack[0]), in.pending)
 	in.pending = nil
 }

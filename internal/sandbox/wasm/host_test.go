@@ -186,6 +186,12 @@ func TestHostCallsUnavailable(t *testing.T) {
 	if resp := invoke(t, in, `{"op":"count"}`); resp.Err != nil {
 		t.Errorf("after a failed host call: %+v", resp.Err)
 	}
+	// A call made while the module initialised (before any invocation)
+	// was answered Unavailable, with the reason.
+	resp = invoke(t, in, `{"op":"initerr"}`)
+	if resp.Err == nil || resp.Err.Type != "Host.Unavailable" || !strings.Contains(resp.Err.Message, "only while an SDK function serves an invocation") {
+		t.Errorf("host call while initialising = %+v, want Host.Unavailable", resp.Err)
+	}
 }
 
 func TestDecodeFields(t *testing.T) {

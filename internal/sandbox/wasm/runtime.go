@@ -73,6 +73,10 @@ type Runtime struct {
 	// instances maps a live SDK module (api.Module) to its *sdkInstance, so
 	// that the shared gust.result host function finds where to put results.
 	instances sync.Map
+	// unserved holds the answer to a host call from a module that is no
+	// SDK instance (yet), keyed by module, until the guest takes it (one
+	// that never does leaves one answer behind).
+	unserved sync.Map
 
 	mu      sync.Mutex
 	engines map[engineKey]*engine

@@ -40,8 +40,12 @@ var (
 	sink  [][]byte
 )
 
+// initErr is what a host call made while initialising answered.
+var initErr error
+
 func init() {
 	fmt.Println("sdkguest initialising")
+	_, initErr = gust.KV("b").Get(context.Background(), "k")
 	gust.Handle(handle)
 }
 
@@ -101,6 +105,8 @@ func handle(ctx context.Context, ev event) (result, error) {
 		return result{Size: ev.N}, nil
 	case "big":
 		return result{Lines: []string{strings.Repeat("z", ev.N)}}, nil
+	case "initerr":
+		return result{}, initErr
 	case "kv.get":
 		e, err := gust.KV(ev.Bucket).Get(ctx, ev.Key)
 		if err != nil {
