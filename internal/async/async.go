@@ -21,7 +21,10 @@
 // nil. A node that dies mid-run leaves its messages unacknowledged; they
 // are redelivered AckWait later and run again, updating the same record.
 // The records are written with compare-and-set, so two overlapping
-// deliveries cannot both record an outcome.
+// deliveries cannot both record an outcome. A message whose ack came too
+// late returns with its outcome recorded; the node that called its hook
+// remembers that for a while (outcomes.go) and only acknowledges it, so
+// a hook runs twice only if another node takes the late message.
 package async
 
 import (
@@ -276,6 +279,7 @@ type Queue struct {
 	pollers  sync.WaitGroup
 	inflight sync.WaitGroup
 	sem      chan struct{}
+	hooks    *outcomes
 }
 
 // Open returns a queue and creates (or opens) its streams, consumers and
@@ -305,7 +309,8 @@ func Open(ctx context.Context, st Store, cfg Config) (*Queue, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	q := &Queue{cfg: cfg, log: cfg.Logger, js: st.JetStream(), ready: make(chan struct{})}
+	// A late acknowledgement shows within a few AckWaits.
+	q := &Queue{cfg: cfg, log: cfg.Logger, js: st.JetStream(), ready: make(chan struct{}), hooks: newOutcomes(4 * cfg.AckWait)}
 	sctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
 	q.cancelSetup = cancel
 	go q.setup(sctx, st)
@@ -1149,6 +1154,18 @@ func (q *Queue) fail(ctx context.Context, m jetstream.Msg, inv Invocation, s sto
 // finish calls the outcome's hook and acknowledges the message; a failed
 // hook sends the message back to try the hook again later.
 func (q *Queue) finish(ctx context.Context, m jetstream.Msg, inv Invocation, s stored, delivered uint64) {
+	// A replay is another outcome of the same id, with its own hook.
+	key := inv.ID + "#" + strconv.Itoa(inv.Replay)
+	switch st, first := q.hooks.begin(key); {
+	case st == hookRunning && !first:
+		// Another delivery of this message is calling the hook: it
+		// acknowledges, or sends the message back if the hook fails.
+		return
+	case st == hookDone:
+		// Its hook was called and its ack sent, which came too late.
+		_ = m.Ack()
+		return
+	}
 	var err error
 	switch {
 	case s.Status == StatusSucceeded && q.cfg.OnSuccess != nil:
@@ -1156,6 +1173,7 @@ func (q *Queue) finish(ctx context.Context, m jetstream.Msg, inv Invocation, s s
 	case s.Status == StatusFailed && q.cfg.OnFailure != nil:
 		err = q.cfg.OnFailure(ctx, inv, s.Record)
 	}
+	q.hooks.end(key, err == nil)
 	if err != nil {
 		q.log.Warn("async outcome hook failed; will retry", "id", inv.ID, "status", s.Status, "err", err)
 		_ = m.NakWithDelay(q.backoff(int(min(delivered, 30))))
