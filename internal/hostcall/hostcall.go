@@ -11,7 +11,7 @@
 //	kv.get        bucket key                  -> value revision
 //	kv.put        bucket key value            -> revision
 //	kv.cas        bucket key value revision   -> revision (revision 0: create)
-//	kv.delete     bucket key revision         -> (revision 0: unconditional)
+//	kv.delete     bucket key revision         -> (revision 0: unconditional; a missing key is no error)
 //	kv.list       bucket prefix marker        -> next-marker key...
 //	obj.put.open  bucket name content-type    -> handle
 //	obj.put.write handle chunk                ->
@@ -58,7 +58,6 @@ const (
 type Storage interface {
 	KVGet(ctx context.Context, bucket, key string) (storage.Entry, error)
 	KVPut(ctx context.Context, bucket, key string, value []byte) (uint64, error)
-	KVCreate(ctx context.Context, bucket, key string, value []byte) (uint64, error)
 	KVUpdate(ctx context.Context, bucket, key string, value []byte, revision uint64) (uint64, error)
 	KVDelete(ctx context.Context, bucket, key string, revision uint64) error
 	KVList(ctx context.Context, bucket string, o storage.ListOptions) (storage.KeyPage, error)

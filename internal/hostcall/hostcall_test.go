@@ -147,6 +147,12 @@ func TestKV(t *testing.T) {
 	if _, err := call("kv.get", args("items", "a")...); code(err) != hostcall.CodeNotFound {
 		t.Errorf("kv.get of a deleted key = %v, want NotFound", err)
 	}
+	if _, err := call("kv.delete", []byte("items"), []byte("never-was"), u64(0)); err != nil {
+		t.Errorf("deleting a missing key = %v, want success", err)
+	}
+	if _, err := call("kv.delete", []byte("items"), []byte("never-was"), u64(5)); code(err) != hostcall.CodeConflict {
+		t.Errorf("a conditional delete of a missing key = %v, want Conflict (not at that revision)", err)
+	}
 
 	// Bad input: each refused with a code and a message naming it.
 	tests := []struct {

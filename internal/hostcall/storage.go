@@ -67,12 +67,8 @@ func (h *host) kvCAS(ctx context.Context, a [][]byte) ([][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var rev uint64
-	if want == 0 {
-		rev, err = h.s.cfg.Storage.KVCreate(ctx, b, string(a[1]), a[2])
-	} else {
-		rev, err = h.s.cfg.Storage.KVUpdate(ctx, b, string(a[1]), a[2], want)
-	}
+	// Revision 0 creates only, as KVUpdate does.
+	rev, err := h.s.cfg.Storage.KVUpdate(ctx, b, string(a[1]), a[2], want)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +84,14 @@ func (h *host) kvDelete(ctx context.Context, a [][]byte) ([][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return nil, h.s.cfg.Storage.KVDelete(ctx, b, string(a[1]), rev)
+	// Unconditionally deleting what is not there succeeds, as for
+	// objects (the SDK's Delete promises it); a conditional one is the
+	// store's answer.
+	err = h.s.cfg.Storage.KVDelete(ctx, b, string(a[1]), rev)
+	if rev == 0 && errors.Is(err, storage.ErrNotFound) {
+		err = nil
+	}
+	return nil, err
 }
 
 func (h *host) kvList(ctx context.Context, a [][]byte) ([][]byte, error) {
