@@ -106,15 +106,20 @@ func (s *Store) KVGet(ctx context.Context, bucket, key string) (Entry, error) {
 	return Entry{Bucket: bucket, Key: key, Value: e.Value(), Revision: e.Revision(), Modified: e.Created()}, nil
 }
 
-// KVPut sets a key and returns the new revision.
-func (s *Store) KVPut(ctx context.Context, bucket, key string, value []byte) (uint64, error) {
+// writable checks a write of value under key and opens its bucket.
+func (s *Store) writable(ctx context.Context, bucket, key string, value []byte) (jetstream.KeyValue, error) {
 	if err := ValidateKey(key); err != nil {
-		return 0, err
+		return nil, err
 	}
 	if err := s.checkValue(bucket, key, value); err != nil {
-		return 0, err
+		return nil, err
 	}
-	kv, err := s.kv(ctx, bucket)
+	return s.kv(ctx, bucket)
+}
+
+// KVPut sets a key and returns the new revision.
+func (s *Store) KVPut(ctx context.Context, bucket, key string, value []byte) (uint64, error) {
+	kv, err := s.writable(ctx, bucket, key, value)
 	if err != nil {
 		return 0, err
 	}
@@ -125,13 +130,7 @@ func (s *Store) KVPut(ctx context.Context, bucket, key string, value []byte) (ui
 // KVCreate sets a key only if it does not exist (or was deleted); when it
 // does, the error is ErrConflict.
 func (s *Store) KVCreate(ctx context.Context, bucket, key string, value []byte) (uint64, error) {
-	if err := ValidateKey(key); err != nil {
-		return 0, err
-	}
-	if err := s.checkValue(bucket, key, value); err != nil {
-		return 0, err
-	}
-	kv, err := s.kv(ctx, bucket)
+	kv, err := s.writable(ctx, bucket, key, value)
 	if err != nil {
 		return 0, err
 	}
@@ -149,13 +148,7 @@ func (s *Store) KVUpdate(ctx context.Context, bucket, key string, value []byte, 
 	if revision == 0 {
 		return s.KVCreate(ctx, bucket, key, value)
 	}
-	if err := ValidateKey(key); err != nil {
-		return 0, err
-	}
-	if err := s.checkValue(bucket, key, value); err != nil {
-		return 0, err
-	}
-	kv, err := s.kv(ctx, bucket)
+	kv, err := s.writable(ctx, bucket, key, value)
 	if err != nil {
 		return 0, err
 	}
