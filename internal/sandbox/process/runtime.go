@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -254,7 +255,13 @@ func (rt *Runtime) Close(ctx context.Context) error {
 	for _, in := range live {
 		_ = in.Close(ctx)
 	}
-	errs := []error{rt.srv.Close()}
+	// Each instance closed its own listener above; the server may not
+	// have noticed yet and close it again, which is no failure.
+	serr := rt.srv.Close()
+	if errors.Is(serr, net.ErrClosed) {
+		serr = nil
+	}
+	errs := []error{serr}
 	if rt.cg != nil {
 		errs = append(errs, rt.cg.remove())
 	}
